@@ -1,0 +1,62 @@
+"""Shared helpers for the benchmarks: data folder, epoch timer, result writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def data_dir() -> Path:
+    """The real-data folder: ``$SCVI_INTERPRET_DATA`` or ``../shared/data`` beside the repo."""
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(os.environ.get("SCVI_INTERPRET_DATA", default))
+
+
+class EpochTimer(Callback):
+    """Wall-clock seconds of each training epoch."""
+
+    def __init__(self):
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.seconds.append(time.perf_counter() - self._start)
+
+    def seconds_per_epoch(self) -> float:
+        """Median over epochs after the first (the first pays for warm-up)."""
+        return float(np.median(self.seconds[1:] if len(self.seconds) > 1 else self.seconds))
+
+
+def environment() -> dict:
+    import scvi
+
+    import scvi_interpret
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "scvi-tools": scvi.__version__,
+        "scvi-interpret": scvi_interpret.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+
+
+def write_results(name: str, payload: dict, table: str) -> None:
+    """Write ``results/{name}.json`` and ``results/{name}.md``."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(table + "\n")
+    print(table)

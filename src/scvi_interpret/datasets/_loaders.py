@@ -1,0 +1,109 @@
+"""Public loaders: each returns raw counts with `cell_type` and `batch` in `.obs`."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import anndata as ad
+import mudata as md
+import pandas as pd
+
+from ._files import PANCREAS, PBMC_CITESEQ, PBMC_MOSAIC, DataFile, DataFileMismatchError, locate
+
+
+def _check_shape(obj: ad.AnnData | md.MuData, expected: dict[str, tuple[int, int]], name: str):
+    for key, shape in expected.items():
+        found = obj.shape if key == "" else obj.mod[key].shape
+        if tuple(found) != shape:
+            where = name if key == "" else f"{name}[{key!r}]"
+            raise DataFileMismatchError(f"{where} has shape {found}, expected {shape}.")
+
+
+def _read_mudata(data_file: DataFile, data_dir) -> md.MuData:
+    path = locate(data_file, data_dir)
+    with warnings.catch_warnings():
+        # mudata announces a future change of its pull/update defaults on every read
+        warnings.simplefilter("ignore", FutureWarning)
+        # features are unique per modality only (a gene CD14 and a protein CD14): expected
+        warnings.filterwarnings(
+            "ignore", message=".*var_names are intersecting", category=UserWarning
+        )
+        return md.read_h5mu(path)
+
+
+def _as_category(frame: pd.DataFrame, columns: list[str]) -> None:
+    for column in columns:
+        if column in frame:
+            frame[column] = frame[column].astype("category")
+
+
+def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
+    """Human pancreas, donor 1 of Baron et al. (2016).
+
+    Parameters
+    ----------
+    data_dir
+        Folder with ``pancreas_baron_human1.h5ad``; defaults to ``$SCVI_INTERPRET_DATA``,
+        then the user cache folder.
+
+    Returns
+    -------
+    AnnData of shape (1,937 cells, 20,125 genes): raw integer UMI counts in ``.X`` and in
+    ``.layers["counts"]``, ``obs["cell_type"]`` (14 types) and ``obs["batch"]`` (the donor).
+    """
+    adata = ad.read_h5ad(locate(PANCREAS, data_dir))
+    _check_shape(adata, {"": (1937, 20125)}, "pancreas")
+    adata.obs["batch"] = adata.obs["donor"]
+    _as_category(adata.obs, ["cell_type", "batch", "donor"])
+    adata.layers["counts"] = adata.X.copy()
+    return adata
+
+
+def pbmc_citeseq(data_dir: str | os.PathLike | None = None) -> md.MuData:
+    """CITE-seq PBMCs of COVID-19 patients and healthy controls, Liu et al. (2021).
+
+    Parameters
+    ----------
+    data_dir
+        Folder with ``pbmc_citeseq_liu2021.h5mu``; defaults to ``$SCVI_INTERPRET_DATA``,
+        then the user cache folder.
+
+    Returns
+    -------
+    MuData with 30,534 cells: ``rna`` (1,000 highly variable genes) and ``prot``
+    (192 antibodies, isotype controls included), raw counts in ``.X`` of each.
+    ``obs`` has ``cell_type`` (17), ``batch`` (B1–B3), ``donor``, ``sample_id``,
+    ``condition``, ``age_interval`` and ``cohort``. Feature names are unique within a
+    modality only: 23 proteins share their name with a gene.
+    """
+    mdata = _read_mudata(PBMC_CITESEQ, data_dir)
+    _check_shape(mdata, {"rna": (30534, 1000), "prot": (30534, 192)}, "pbmc_citeseq")
+    _as_category(mdata.obs, ["cell_type", "batch", "donor", "condition"])
+    return mdata
+
+
+def pbmc_mosaic(data_dir: str | os.PathLike | None = None) -> md.MuData:
+    """Small mosaic CITE-seq PBMC set from the Seurat WNN reference (Hao et al., 2021).
+
+    Four batches: ``p1_0`` has RNA only, ``p2_0`` ADT only, ``p3_0`` and ``p4_0`` both.
+    A copy ships inside the package, so this works offline.
+
+    Parameters
+    ----------
+    data_dir
+        Folder with ``pbmc_mosaic_small.h5mu``; defaults to ``$SCVI_INTERPRET_DATA``,
+        then the copy shipped in the package.
+
+    Returns
+    -------
+    MuData with 1,600 cells: ``rna`` (1,200 cells × 500 genes) and ``adt``
+    (1,200 cells × 224 antibodies), raw counts; ``obs["cell_type"]`` (8 types) and
+    ``obs["batch"]`` (4). ``obsm["rna"]``/``obsm["adt"]`` say which cells have each modality.
+    """
+    mdata = _read_mudata(PBMC_MOSAIC, data_dir)
+    _check_shape(mdata, {"rna": (1200, 500), "adt": (1200, 224), "": (1600, 724)}, "pbmc_mosaic")
+    for frame in [mdata.obs, *(mdata.mod[m].obs for m in mdata.mod)]:
+        frame.rename(columns=lambda c: c.replace("celltype", "cell_type"), inplace=True)
+        _as_category(frame, ["cell_type", "batch"])
+    return mdata

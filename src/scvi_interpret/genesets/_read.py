@@ -1,0 +1,102 @@
+"""Read gene sets from GMT files, dicts and long-format DataFrames."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+GeneSets = Mapping[str, Iterable[str]] | pd.DataFrame | str | os.PathLike
+"""Anything :func:`as_gene_sets` accepts: a dict, a long DataFrame or a GMT path."""
+
+
+def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Read a GMT file (one gene set per line: name, description, genes; tab-separated).
+
+    Parameters
+    ----------
+    path
+        Path to the ``.gmt`` file, for example MSigDB's ``h.all.v7.5.1.symbols.gmt``.
+
+    Returns
+    -------
+    dict
+        Program name -> gene symbols in file order, duplicates within a set removed.
+
+    Raises
+    ------
+    ValueError
+        A line has no genes, or a program name occurs twice.
+    """
+    gene_sets: dict[str, list[str]] = {}
+    for line_number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n\r").split("\t")
+        name, genes = fields[0].strip(), [g.strip() for g in fields[2:] if g.strip()]
+        if len(fields) < 3 or not genes:
+            raise ValueError(
+                f"{path}, line {line_number}: a GMT line needs a name, a description and at "
+                f"least one gene, separated by tabs; found {len(fields)} field(s)."
+            )
+        if name in gene_sets:
+            raise ValueError(
+                f"{path}, line {line_number}: program {name!r} occurs twice. Rename or merge "
+                "the duplicate lines."
+            )
+        gene_sets[name] = list(dict.fromkeys(genes))
+    if not gene_sets:
+        raise ValueError(f"{path} holds no gene set.")
+    return gene_sets
+
+
+def _from_long_frame(frame: pd.DataFrame) -> dict[str, list[str]]:
+    columns = [c for c in ("program", "geneset", "gene_set", "term", "source") if c in frame]
+    genes = [c for c in ("gene", "genesymbol", "gene_symbol", "target", "symbol") if c in frame]
+    if not columns or not genes:
+        raise ValueError(
+            "A long-format gene-set DataFrame needs one column naming the program "
+            "('program', 'geneset', 'gene_set', 'term' or 'source') and one naming the gene "
+            f"('gene', 'genesymbol', 'gene_symbol', 'target' or 'symbol'); got {list(frame)}."
+        )
+    pairs = frame[[columns[0], genes[0]]].dropna().astype(str)
+    return {
+        str(name): list(dict.fromkeys(group[genes[0]]))
+        for name, group in pairs.groupby(columns[0], sort=False)
+    }
+
+
+def as_gene_sets(gene_sets: GeneSets) -> dict[str, list[str]]:
+    """Normalise any supported gene-set input to a dict.
+
+    Parameters
+    ----------
+    gene_sets
+        A dict (program -> genes), a long-format DataFrame (one row per program-gene
+        pair, as from decoupler or MSigDB exports), or a path to a GMT file.
+
+    Returns
+    -------
+    dict
+        Program name -> unique gene names, in input order.
+    """
+    if isinstance(gene_sets, str | os.PathLike):
+        return read_gmt(gene_sets)
+    if isinstance(gene_sets, pd.DataFrame):
+        return _from_long_frame(gene_sets)
+    if isinstance(gene_sets, Mapping):
+        out: dict[str, list[str]] = {}
+        for name, genes in gene_sets.items():
+            if isinstance(genes, str):
+                raise TypeError(
+                    f"Gene set {name!r} is a single string; give a list of genes, "
+                    f"for example [{genes!r}]."
+                )
+            out[str(name)] = list(dict.fromkeys(str(g) for g in genes))
+        return out
+    raise TypeError(
+        f"Gene sets must be a dict, a long-format DataFrame or a GMT path; got "
+        f"{type(gene_sets).__name__}."
+    )

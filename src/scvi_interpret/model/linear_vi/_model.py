@@ -1,0 +1,309 @@
+"""LinearVI: a VAE whose decoder is linear, so each latent factor is a gene loading vector."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from anndata import AnnData
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+from scvi.data.fields import (
+    CategoricalJointObsField,
+    CategoricalObsField,
+    LayerField,
+    NumericalJointObsField,
+)
+from scvi.model.base import (
+    ArchesMixin,
+    BaseModelClass,
+    RNASeqMixin,
+    UnsupervisedTrainingMixin,
+    VAEMixin,
+)
+from scvi.utils import setup_anndata_dsp
+
+from scvi_interpret.model.base import (
+    check_counts,
+    check_obs_keys,
+    gene_log_frequencies,
+    get_matrix,
+)
+
+from ._module import Dispersion, GeneLikelihood, LinearVAE
+
+logger = logging.getLogger(__name__)
+
+
+class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+    """Linearly decoded VAE with batch and covariate terms, and reference mapping.
+
+    A non-linear encoder maps counts to ``n_latent`` factors; a linear decoder maps the
+    factors to gene log-rates (LDVAE/scETM idea), so each factor is directly a vector of gene
+    loadings (:meth:`get_loadings`). Batch, categorical and continuous covariates enter the
+    decoder through their own additive terms, so the loadings stay a pure factor → gene map.
+    Unlike scvi-tools' ``LinearSCVI``, it takes covariates and maps query data onto a trained
+    reference (:meth:`load_query_data`).
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    n_latent
+        Number of latent factors.
+    n_hidden
+        Width of the encoder's hidden layers.
+    n_layers
+        Number of hidden layers of the encoder.
+    dropout_rate
+        Dropout in the encoder.
+    gene_likelihood
+        ``"nb"`` (negative binomial, default), ``"zinb"`` (zero-inflated NB) or ``"poisson"``.
+    dispersion
+        ``"gene"`` or ``"gene-batch"`` (NB/ZINB only).
+    encode_covariates
+        Give the encoder the batch and continuous covariates. Keep ``True`` for reference
+        mapping: the query's new batches then adapt the encoder too.
+
+    Examples
+    --------
+    >>> adata = si.datasets.pancreas()
+    >>> si.model.LinearVI.setup_anndata(adata, layer="counts")
+    >>> model = si.model.LinearVI(adata, n_latent=20)
+    >>> model.train(max_epochs=100)
+    >>> loadings = model.get_loadings()  # genes × factors
+    >>> latent = model.get_latent_representation(key_added="X_linearvi")
+    """
+
+    _module_cls = LinearVAE
+
+    def __init__(
+        self,
+        adata: AnnData,
+        n_latent: int = 10,
+        n_hidden: int = 128,
+        n_layers: int = 1,
+        dropout_rate: float = 0.1,
+        gene_likelihood: GeneLikelihood = "nb",
+        dispersion: Dispersion = "gene",
+        encode_covariates: bool = True,
+    ):
+        super().__init__(adata)
+        n_cats_per_cov = (
+            self.adata_manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY).n_cats_per_key
+            if REGISTRY_KEYS.CAT_COVS_KEY in self.adata_manager.data_registry
+            else None
+        )
+        self.module = self._module_cls(
+            n_input=self.summary_stats.n_vars,
+            n_batch=self.summary_stats.n_batch,
+            n_cats_per_cov=n_cats_per_cov,
+            n_continuous_cov=self.summary_stats.get("n_extra_continuous_covs", 0),
+            n_latent=n_latent,
+            n_hidden=n_hidden,
+            n_layers=n_layers,
+            dropout_rate=dropout_rate,
+            gene_likelihood=gene_likelihood,
+            dispersion=dispersion,
+            encode_covariates=encode_covariates,
+            gene_log_frequencies=gene_log_frequencies(
+                self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+            ),
+        )
+        self._model_summary_string = (
+            f"LinearVI model: n_latent: {n_latent}, n_hidden: {n_hidden}, n_layers: {n_layers}, "
+            f"dropout_rate: {dropout_rate}, gene_likelihood: {gene_likelihood}, "
+            f"dispersion: {dispersion}, encode_covariates: {encode_covariates}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    @property
+    def factor_names(self) -> list[str]:
+        """Names of the latent factors: ``factor_0`` … ``factor_{n_latent-1}``."""
+        return [f"factor_{i}" for i in range(self.module.n_latent)]
+
+    @classmethod
+    @setup_anndata_dsp.dedent
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        layer: str | None = None,
+        batch_key: str | None = None,
+        labels_key: str | None = None,
+        categorical_covariate_keys: list[str] | None = None,
+        continuous_covariate_keys: list[str] | None = None,
+        **kwargs,
+    ):
+        """%(summary)s.
+
+        The counts are checked first (finite, non-negative integers) and every key must be a
+        column of ``adata.obs``; on failure an error names the problem and nothing is written
+        to ``adata``.
+
+        Parameters
+        ----------
+        %(param_adata)s
+        %(param_layer)s
+        %(param_batch_key)s
+        %(param_labels_key)s
+        %(param_cat_cov_keys)s
+        %(param_cont_cov_keys)s
+        """
+        matrix = get_matrix(adata, layer)
+        keys = {
+            "batch_key": batch_key,
+            "categorical_covariate_keys": categorical_covariate_keys,
+            "continuous_covariate_keys": continuous_covariate_keys,
+        }
+        if not kwargs.get("allow_missing_labels", False):
+            keys["labels_key"] = labels_key
+        check_obs_keys(adata, keys)
+        check_counts(matrix, "adata.X" if layer is None else f"adata.layers[{layer!r}]")
+        setup_method_args = cls._get_setup_method_args(**locals())
+        anndata_fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
+            CategoricalJointObsField(REGISTRY_KEYS.CAT_COVS_KEY, categorical_covariate_keys),
+            NumericalJointObsField(REGISTRY_KEYS.CONT_COVS_KEY, continuous_covariate_keys),
+        ]
+        adata_manager = AnnDataManager(fields=anndata_fields, setup_method_args=setup_method_args)
+        adata_manager.register_fields(adata, **kwargs)
+        cls.register_manager(adata_manager)
+
+    @torch.inference_mode()
+    def get_loadings(self, center: bool = True, key_added: str | None = None) -> pd.DataFrame:
+        """Gene loadings of each latent factor, read from the decoder's linear layer.
+
+        The decoder computes ``softmax(W z + b + covariate offsets)``; this returns ``W``.
+        Softmax ignores a constant added to all genes of a factor, so with ``center=True``
+        each factor's loadings are shifted to mean zero over genes: the decoder output is
+        exactly the same, and the sign then says whether a gene's share goes up or down
+        relative to the average gene as the factor grows.
+
+        Parameters
+        ----------
+        center
+            Subtract each factor's mean loading over genes.
+        key_added
+            If given, also write the loadings to ``adata.varm[key_added]``.
+
+        Returns
+        -------
+        DataFrame of shape (n_genes, n_latent), index ``var_names``, columns
+        :attr:`factor_names`.
+        """
+        weight = self.module.decoder.factor_loadings.weight.detach().cpu().numpy()
+        if center:
+            weight = weight - weight.mean(axis=0, keepdims=True)
+        loadings = pd.DataFrame(weight, index=self.adata.var_names, columns=self.factor_names)
+        if key_added is not None:
+            self.adata.varm[key_added] = loadings
+        return loadings
+
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+        key_added: str | None = None,
+        **kwargs,
+    ) -> np.ndarray:
+        """Posterior mean (or a sample) of the latent factors for each cell.
+
+        Parameters
+        ----------
+        adata
+            AnnData set up like the training data; defaults to the training data.
+        indices
+            Cells to use; all by default.
+        give_mean
+            Return the posterior mean instead of a sample.
+        batch_size
+            Minibatch size.
+        key_added
+            If given (and ``indices`` is ``None``), also write to ``adata.obsm[key_added]``.
+        **kwargs
+            Passed to :meth:`scvi.model.base.VAEMixin.get_latent_representation`.
+
+        Returns
+        -------
+        Array of shape (n_cells, n_latent).
+        """
+        if key_added is not None and indices is not None:
+            raise ValueError(
+                "key_added writes one row per cell of adata; it cannot be combined with "
+                "indices. Subset the AnnData instead."
+            )
+        latent = super().get_latent_representation(
+            adata=adata, indices=indices, give_mean=give_mean, batch_size=batch_size, **kwargs
+        )
+        if key_added is not None:
+            target = self.adata if adata is None else adata
+            target.obsm[key_added] = latent
+        return latent
+
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int = 128,
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train the model with scvi-tools' training plan and Lightning trainer.
+
+        After :meth:`load_query_data` the default weight decay is 0, so that the frozen
+        reference weights stay exactly as they were.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes through the data; default from the data size as in scvi-tools.
+        batch_size
+            Minibatch size.
+        plan_kwargs
+            Keyword arguments for :class:`~scvi.train.TrainingPlan`
+            (``lr``, ``n_epochs_kl_warmup``…).
+        **kwargs
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
+            (``accelerator``, ``devices``, ``early_stopping``, ``train_size``…).
+        """
+        plan_kwargs = dict(plan_kwargs or {})
+        if self.module.is_query:
+            plan_kwargs.setdefault("weight_decay", 0.0)
+        return super().train(
+            max_epochs=max_epochs, batch_size=batch_size, plan_kwargs=plan_kwargs, **kwargs
+        )
+
+    @classmethod
+    def load_query_data(cls, adata: AnnData = None, reference_model=None, **kwargs) -> LinearVI:
+        """Map query data onto a trained reference (scArches surgery).
+
+        The query's new batch (and covariate) categories get their own rows in the decoder's
+        offset tables and columns in the encoder's first layer; only these learn in the
+        following :meth:`train`. The loadings, intercepts and dispersions stay frozen, so the
+        query's factors mean what the reference's mean.
+
+        Parameters
+        ----------
+        adata
+            Query AnnData with the reference's genes in the same order (see
+            :meth:`~scvi.model.base.ArchesMixin.prepare_query_anndata`) and the same
+            ``.obs`` columns as used in :meth:`setup_anndata`.
+        reference_model
+            Trained :class:`LinearVI` or the folder it was saved to.
+        **kwargs
+            Passed to :meth:`scvi.model.base.ArchesMixin.load_query_data`.
+
+        Returns
+        -------
+        A new :class:`LinearVI` for the query, ready to :meth:`train`.
+        """
+        model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        if not kwargs.get("unfrozen", False):
+            model.module.train_new_categories_only()
+        return model

@@ -1,0 +1,79 @@
+"""Heatmaps of factor loadings and of factors per group."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ._figure import finish
+
+
+def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str, cmap: str = "RdBu_r") -> Figure:
+    import matplotlib.pyplot as plt
+
+    height = max(3.0, 0.22 * matrix.shape[0] + 1.2)
+    width = max(3.5, 0.45 * matrix.shape[1] + 2.0)
+    fig, ax = plt.subplots(figsize=(width, height))
+    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
+    image = ax.imshow(matrix.to_numpy(), aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
+    ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90)
+    ax.set_yticks(range(matrix.shape[0]), matrix.index)
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, label=cbar_label, shrink=0.6)
+    fig.tight_layout()
+    return fig
+
+
+def loadings_heatmap(
+    loadings: pd.DataFrame,
+    n_top: int = 3,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Loadings of the top features of every factor.
+
+    Parameters
+    ----------
+    loadings
+        Features × factors, e.g. from :meth:`~scvi_interpret.model.LinearVI.get_loadings`.
+    n_top
+        Features per factor with the largest positive loading.
+    show, save, return_fig
+        As in scanpy: show the figure, save it to a path, return it.
+
+    Returns
+    -------
+    The figure if ``return_fig``.
+    """
+    features = list(
+        dict.fromkeys(f for c in loadings.columns for f in loadings[c].nlargest(n_top).index)
+    )
+    fig = _heatmap(loadings.loc[features], "Top loadings per factor", "loading")
+    return finish(fig, show, save, return_fig)
+
+
+def factor_heatmap(
+    group_means: pd.DataFrame,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Mean factor value per group (rows: groups, columns: factors).
+
+    Parameters
+    ----------
+    group_means
+        From :func:`scvi_interpret.tl.group_means`.
+    show, save, return_fig
+        As in scanpy: show the figure, save it to a path, return it.
+
+    Returns
+    -------
+    The figure if ``return_fig``.
+    """
+    fig = _heatmap(group_means, "Mean factor value per group", "mean (z-scored)")
+    return finish(fig, show, save, return_fig)

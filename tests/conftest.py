@@ -1,0 +1,77 @@
+"""Shared fixtures: the real-data folder and small real subsets of it."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scanpy as sc
+
+DATA_ENV_VAR = "SCVI_INTERPRET_DATA"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """``$SCVI_INTERPRET_DATA``, else ``../shared/data`` beside the repository."""
+    folder = Path(
+        os.environ.get(DATA_ENV_VAR, Path(__file__).resolve().parents[2] / "shared/data")
+    )
+    if not (folder / "pancreas_baron_human1.h5ad").is_file():
+        pytest.fail(
+            f"Real data not found in {folder}. Set {DATA_ENV_VAR} to the folder that holds "
+            "pancreas_baron_human1.h5ad and the other files (see README, 'Data')."
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def gmt_dir(data_dir) -> Path:
+    return data_dir / "genesets"
+
+
+@pytest.fixture(scope="session")
+def pancreas_full(data_dir):
+    import scvi_interpret as si
+
+    return si.datasets.pancreas(data_dir)
+
+
+@pytest.fixture
+def pancreas_small(pancreas_full):
+    """600 pancreas cells (stratified by cell type) × 400 highly variable genes, raw counts."""
+    rng = np.random.default_rng(0)
+    obs = pancreas_full.obs
+    picks = [
+        rng.choice(
+            np.flatnonzero(obs["cell_type"] == t),
+            size=min(80, (obs["cell_type"] == t).sum()),
+            replace=False,
+        )
+        for t in obs["cell_type"].cat.categories
+    ]
+    adata = pancreas_full[np.sort(np.concatenate(picks))].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sc.pp.highly_variable_genes(
+            adata, n_top_genes=400, flavor="seurat_v3", layer="counts", subset=True
+        )
+    return adata
+
+
+@pytest.fixture(scope="session")
+def liu_rna(data_dir):
+    """RNA of 1,800 Liu CITE-seq cells, 600 from each batch B1–B3, raw counts."""
+    import scvi_interpret as si
+
+    mdata = si.datasets.pbmc_citeseq(data_dir)
+    rna = mdata["rna"]
+    rna.obs = mdata.obs.loc[rna.obs_names, ["cell_type", "batch"]].copy()
+    rng = np.random.default_rng(0)
+    picks = [
+        rng.choice(np.flatnonzero(rna.obs["batch"] == b), size=600, replace=False)
+        for b in ["B1", "B2", "B3"]
+    ]
+    return rna[np.sort(np.concatenate(picks))].copy()

@@ -1,0 +1,189 @@
+import numpy as np
+import pandas as pd
+import pytest
+import scvi
+import torch
+from scipy import sparse
+from sklearn.neighbors import KNeighborsClassifier
+
+import scvi_interpret as si
+from scvi_interpret.model import LinearVI
+
+TRAIN = {"batch_size": 128, "train_size": 1.0, "enable_progress_bar": False}
+
+
+@pytest.fixture
+def trained(pancreas_small):
+    scvi.settings.seed = 0
+    LinearVI.setup_anndata(pancreas_small, layer="counts", labels_key="cell_type")
+    model = LinearVI(pancreas_small, n_latent=6, n_hidden=32)
+    model.train(max_epochs=4, **TRAIN)
+    return model
+
+
+def test_loss_goes_down(trained):
+    elbo = trained.history["elbo_train"].iloc[:, 0].to_numpy(dtype=float)
+    assert np.all(np.diff(elbo) < 0) and elbo[-1] < 0.98 * elbo[0]
+    recon = trained.get_reconstruction_error()["reconstruction_loss"]
+    assert np.isfinite(float(recon))
+
+
+def test_loadings_are_the_decoder(trained, pancreas_small):
+    loadings = trained.get_loadings(key_added="linearvi_loadings")
+    assert loadings.shape == (pancreas_small.n_vars, 6)
+    assert list(loadings.index) == list(pancreas_small.var_names)
+    assert list(loadings.columns) == [f"factor_{i}" for i in range(6)]
+    np.testing.assert_allclose(loadings.mean(axis=0), 0.0, atol=1e-6)
+    pd.testing.assert_frame_equal(pancreas_small.varm["linearvi_loadings"], loadings)
+
+    z = trained.get_latent_representation(key_added="X_linearvi")
+    assert np.array_equal(pancreas_small.obsm["X_linearvi"], z)
+    with torch.no_grad():
+        px = trained.module.generative(z=torch.as_tensor(z), library=torch.zeros(len(z), 1))["px"]
+    scale = px.scale.numpy()
+    # the decoder's output is softmax(z @ loadings.T + intercept): nothing else acts on z
+    intercept = trained.module.decoder.intercept.detach().numpy()
+    for raw_or_centered in (loadings.to_numpy(), trained.get_loadings(center=False).to_numpy()):
+        logits = z @ raw_or_centered.T + intercept
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+        np.testing.assert_allclose(scale, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_save_load_identical_latents(trained, pancreas_small, tmp_path):
+    before = trained.get_latent_representation()
+    trained.save(tmp_path / "model", save_anndata=False)
+    loaded = LinearVI.load(tmp_path / "model", adata=pancreas_small)
+    np.testing.assert_array_equal(loaded.get_latent_representation(), before)
+    pd.testing.assert_frame_equal(loaded.get_loadings(), trained.get_loadings())
+
+
+@pytest.mark.parametrize(
+    ("likelihood", "dispersion"), [("zinb", "gene"), ("poisson", "gene"), ("nb", "gene-batch")]
+)
+def test_other_likelihoods_train(pancreas_small, likelihood, dispersion):
+    pancreas_small.obs["half"] = np.where(np.arange(pancreas_small.n_obs) % 2, "a", "b")
+    LinearVI.setup_anndata(pancreas_small, layer="counts", batch_key="half")
+    model = LinearVI(
+        pancreas_small, n_latent=4, n_hidden=16, gene_likelihood=likelihood, dispersion=dispersion
+    )
+    model.train(max_epochs=2, **TRAIN)
+    elbo = model.history["elbo_train"].iloc[:, 0].to_numpy(dtype=float)
+    assert np.isfinite(elbo).all() and elbo[-1] < elbo[0]
+    assert model.get_loadings().shape == (pancreas_small.n_vars, 4)
+
+
+def test_covariates_enter_as_offsets_only(pancreas_small):
+    obs = pancreas_small.obs
+    obs["lane"] = np.where(np.arange(pancreas_small.n_obs) % 3 == 0, "l1", "l2")
+    obs["log_total"] = np.log1p(np.asarray(pancreas_small.layers["counts"].sum(1)).ravel())
+    obs["half"] = np.where(np.arange(pancreas_small.n_obs) % 2, "a", "b")
+    LinearVI.setup_anndata(
+        pancreas_small,
+        layer="counts",
+        batch_key="half",
+        categorical_covariate_keys=["lane"],
+        continuous_covariate_keys=["log_total"],
+    )
+    model = LinearVI(pancreas_small, n_latent=4, n_hidden=16)
+    model.train(max_epochs=2, **TRAIN)
+    decoder = model.module.decoder
+    z = torch.randn(5, 4)
+    codes = [torch.zeros(5, 1), torch.zeros(5, 1)]
+    other = [torch.zeros(5, 1), torch.ones(5, 1)]
+    cont = torch.zeros(5, 1)
+    with torch.no_grad():
+        difference = decoder(z, other, cont)[0] - decoder(z, codes, cont)[0]
+        table = decoder.covariate_offsets.categorical[1].weight.detach()
+    # switching the lane shifts every cell's logits by the same vector, whatever z is
+    np.testing.assert_allclose(difference, (table[1] - table[0]).expand(5, -1), atol=1e-5)
+    assert float((table[1] - table[0]).abs().max()) > 0
+
+
+def test_query_mapping_on_held_out_batch(liu_rna):
+    reference = liu_rna[liu_rna.obs["batch"].isin(["B1", "B2"])].copy()
+    query = liu_rna[liu_rna.obs["batch"] == "B3"].copy()
+    scvi.settings.seed = 0
+    LinearVI.setup_anndata(reference, batch_key="batch")
+    ref_model = LinearVI(reference, n_latent=10, n_hidden=64)
+    ref_model.train(max_epochs=25, **TRAIN)
+    frozen = {k: v.clone() for k, v in ref_model.module.state_dict().items()}
+
+    query_model = LinearVI.load_query_data(query, ref_model)
+    assert query_model.module.n_batch == 3
+    query_model.train(max_epochs=10, **TRAIN)
+    state = query_model.module.state_dict()
+    for key in ["decoder.factor_loadings.weight", "decoder.intercept", "px_r"]:
+        assert torch.equal(state[key], frozen[key]), key
+    batch_table = state["decoder.covariate_offsets.categorical.0.weight"]
+    assert torch.equal(batch_table[:2], frozen["decoder.covariate_offsets.categorical.0.weight"])
+    assert float(batch_table[2].abs().max()) > 0  # the query's batch row learned
+    assert query_model.module.n_trained_categories.tolist() == [3]
+
+    knn = KNeighborsClassifier(n_neighbors=15).fit(
+        ref_model.get_latent_representation(), reference.obs["cell_type"]
+    )
+    predicted = knn.predict(query_model.get_latent_representation())
+    accuracy = float(np.mean(predicted == query.obs["cell_type"].to_numpy()))
+    chance = float(query.obs["cell_type"].value_counts(normalize=True).max())
+    assert accuracy > chance + 0.2, (accuracy, chance)
+
+
+def _state(adata):
+    return (list(adata.obs.columns), sorted(adata.uns), sorted(adata.obsm), adata.X.copy())
+
+
+def _assert_unchanged(adata, before):
+    columns, uns, obsm, x = before
+    assert list(adata.obs.columns) == columns and sorted(adata.uns) == uns
+    assert sorted(adata.obsm) == obsm
+    assert (abs(adata.X - x)).sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "error", "message"),
+    [
+        (
+            lambda a: a.layers.__setitem__("counts", a.layers["counts"] * 0.5),
+            ValueError,
+            "non-integer",
+        ),
+        (lambda a: a.layers.__setitem__("counts", -a.layers["counts"]), ValueError, "negative"),
+        (
+            lambda a: a.layers.__setitem__("counts", _with_nan(a.layers["counts"])),
+            ValueError,
+            "NaN",
+        ),
+        (lambda a: a.layers.pop("counts"), KeyError, "layer='counts'"),
+    ],
+)
+def test_bad_counts_raise_before_any_change(pancreas_small, corrupt, error, message):
+    corrupt(pancreas_small)
+    before = _state(pancreas_small)
+    with pytest.raises(error, match=message):
+        LinearVI.setup_anndata(pancreas_small, layer="counts")
+    _assert_unchanged(pancreas_small, before)
+
+
+def _with_nan(matrix):
+    matrix = sparse.csr_matrix(matrix, dtype=np.float32, copy=True)
+    matrix.data[0] = np.nan
+    return matrix
+
+
+def test_missing_keys_raise_before_any_change(pancreas_small):
+    before = _state(pancreas_small)
+    with pytest.raises(KeyError, match="batch_key='donor_id' is not a column"):
+        LinearVI.setup_anndata(pancreas_small, layer="counts", batch_key="donor_id")
+    with pytest.raises(KeyError, match="categorical_covariate_keys='nope'"):
+        LinearVI.setup_anndata(pancreas_small, layer="counts", categorical_covariate_keys=["nope"])
+    _assert_unchanged(pancreas_small, before)
+
+
+def test_key_added_with_indices_is_refused(trained):
+    with pytest.raises(ValueError, match="Subset the AnnData"):
+        trained.get_latent_representation(indices=[0, 1], key_added="X")
+
+
+def test_public_api():
+    assert si.model.LinearVI is LinearVI
