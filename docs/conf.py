@@ -4,7 +4,7 @@ from importlib.metadata import version as _version
 
 project = "scvi-interpret"
 author = "scvi-interpret developers"
-copyright = "2026, scvi-interpret developers"  # noqa: A001
+copyright = "2026, scvi-interpret developers"
 release = _version("scvi-interpret")
 
 extensions = [

@@ -187,3 +187,12 @@ def test_key_added_with_indices_is_refused(trained):
 
 def test_public_api():
     assert si.model.LinearVI is LinearVI
+
+
+def test_missing_batch_values_raise_before_any_change(pancreas_small):
+    pancreas_small.obs["donor_with_gap"] = pancreas_small.obs["batch"].astype(object)
+    pancreas_small.obs.iloc[3, pancreas_small.obs.columns.get_loc("donor_with_gap")] = None
+    before = _state(pancreas_small)
+    with pytest.raises(ValueError, match="1 missing values"):
+        LinearVI.setup_anndata(pancreas_small, layer="counts", batch_key="donor_with_gap")
+    _assert_unchanged(pancreas_small, before)
