@@ -120,6 +120,13 @@ def test_query_mapping_on_held_out_batch(liu_rna):
     assert float(batch_table[2].abs().max()) > 0  # the query's batch row learned
     assert query_model.module.n_trained_categories.tolist() == [3]
 
+    with pytest.raises(ValueError, match="prepare_query_anndata"):
+        LinearVI.load_query_data(query[:, ::-1].copy(), ref_model)
+    with pytest.raises(ValueError, match="10 reference feature"):
+        LinearVI.load_query_data(query[:, 10:].copy(), ref_model)
+    padded = LinearVI.prepare_query_anndata(query[:, 10:].copy(), ref_model, inplace=False)
+    assert list(padded.var_names) == list(reference.var_names)
+
     knn = KNeighborsClassifier(n_neighbors=15).fit(
         ref_model.get_latent_representation(), reference.obs["cell_type"]
     )
@@ -187,6 +194,16 @@ def test_key_added_with_indices_is_refused(trained):
 
 def test_public_api():
     assert si.model.LinearVI is LinearVI
+
+
+def test_empty_cells_raise_before_any_change(pancreas_small):
+    counts = pancreas_small.layers["counts"].tolil()
+    counts[5, :] = 0
+    pancreas_small.layers["counts"] = counts.tocsr()
+    before = _state(pancreas_small)
+    with pytest.raises(ValueError, match=r"1 cell.*filter_cells"):
+        LinearVI.setup_anndata(pancreas_small, layer="counts")
+    _assert_unchanged(pancreas_small, before)
 
 
 def test_missing_batch_values_raise_before_any_change(pancreas_small):

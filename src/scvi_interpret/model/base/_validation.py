@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
@@ -58,6 +59,55 @@ def _chunks(matrix) -> Iterable[np.ndarray]:
         return
     for start in range(0, matrix.shape[0], _ROWS_PER_CHUNK):
         yield np.asarray(matrix[start : start + _ROWS_PER_CHUNK])
+
+
+def check_no_empty_cells(matrix, where: str) -> None:
+    """Raise if a cell has no counts at all (its library size would be zero).
+
+    Parameters
+    ----------
+    matrix
+        Dense array or sparse matrix of shape (n_cells, n_features).
+    where
+        How to name the matrix in the error.
+    """
+    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    n_empty = int((totals <= 0).sum())
+    if n_empty:
+        raise ValueError(
+            f"{n_empty} cell(s) have no counts in {where} (e.g. after selecting highly variable "
+            "genes). Remove them first: `sc.pp.filter_cells(adata, min_counts=1)`."
+        )
+
+
+def check_same_features(query_names, reference_names, model_name: str) -> None:
+    """Raise unless the query has exactly the reference's features, in the same order.
+
+    Parameters
+    ----------
+    query_names
+        ``var_names`` of the query.
+    reference_names
+        ``var_names`` the reference model was trained on.
+    model_name
+        Class name, for the suggested fix.
+    """
+    query, reference = pd.Index(query_names), pd.Index(reference_names)
+    if query.equals(reference):
+        return
+    missing = reference.difference(query)
+    extra = query.difference(reference)
+    detail = (
+        f"{len(missing)} reference feature(s) are missing from the query "
+        f"(e.g. {missing[:3].tolist()}), {len(extra)} query feature(s) are not in the reference"
+        if len(missing) or len(extra)
+        else "the same features are in another order"
+    )
+    raise ValueError(
+        f"The query's features differ from the reference's: {detail}. Call "
+        f"`{model_name}.prepare_query_anndata(query, reference_model)` first; it reorders the "
+        "features and fills missing ones with zeros."
+    )
 
 
 def check_counts(matrix, where: str) -> None:

@@ -28,7 +28,9 @@ from scvi.utils import setup_anndata_dsp
 
 from scvi_interpret.model.base import (
     check_counts,
+    check_no_empty_cells,
     check_obs_keys,
+    check_same_features,
     gene_log_frequencies,
     get_matrix,
 )
@@ -161,7 +163,9 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         if not kwargs.get("allow_missing_labels", False):
             keys["labels_key"] = labels_key
         check_obs_keys(adata, keys)
-        check_counts(matrix, "adata.X" if layer is None else f"adata.layers[{layer!r}]")
+        where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+        check_counts(matrix, where)
+        check_no_empty_cells(matrix, where)
         setup_method_args = cls._get_setup_method_args(**locals())
         anndata_fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
@@ -283,10 +287,11 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
     def load_query_data(cls, adata: AnnData = None, reference_model=None, **kwargs) -> LinearVI:
         """Map query data onto a trained reference (scArches surgery).
 
-        The query's new batch (and covariate) categories get their own rows in the decoder's
-        offset tables and columns in the encoder's first layer; only these learn in the
-        following :meth:`train`. The loadings, intercepts and dispersions stay frozen, so the
-        query's factors mean what the reference's mean.
+        The query must have the reference's genes in the reference's order (else an error
+        says how to fix it). The query's new batch (and covariate) categories get their own
+        rows in the decoder's offset tables and columns in the encoder's first layer; only
+        these learn in the following :meth:`train`. The loadings, intercepts and dispersions
+        stay frozen, so the query's factors mean what the reference's mean.
 
         Parameters
         ----------
@@ -303,6 +308,14 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         -------
         A new :class:`LinearVI` for the query, ready to :meth:`train`.
         """
+        if adata is not None and reference_model is not None:
+            reference_genes = cls.prepare_query_anndata(
+                adata, reference_model, return_reference_var_names=True
+            )
+            query_genes = adata.var_names
+            if kwargs.get("inplace_subset_query_vars", False):  # scvi-tools subsets in place
+                query_genes = reference_genes[reference_genes.isin(query_genes)]
+            check_same_features(query_genes, reference_genes, cls.__name__)
         model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         if not kwargs.get("unfrozen", False):
             model.module.train_new_categories_only()
