@@ -38,11 +38,15 @@ def test_loadings_are_the_decoder(trained, pancreas_small):
 
     z = trained.get_latent_representation(key_added="X_linearvi")
     assert np.array_equal(pancreas_small.obsm["X_linearvi"], z)
+    batch = [torch.zeros(len(z), 1)]
     with torch.no_grad():
-        px = trained.module.generative(z=torch.as_tensor(z), library=torch.zeros(len(z), 1))["px"]
+        px = trained.module.generative(torch.as_tensor(z), torch.zeros(len(z), 1), batch)["px"]
     scale = px.scale.numpy()
-    # the decoder's output is softmax(z @ loadings.T + intercept): nothing else acts on z
-    intercept = trained.module.decoder.intercept.detach().numpy()
+    # the decoder's output is softmax(z @ loadings.T + intercept + batch offset): nothing else
+    # acts on z
+    decoder = trained.module.decoder
+    intercept = decoder.intercept.detach().numpy()
+    intercept = intercept + decoder.covariate_offsets.categorical[0].weight[0].detach().numpy()
     for raw_or_centered in (loadings.to_numpy(), trained.get_loadings(center=False).to_numpy()):
         logits = z @ raw_or_centered.T + intercept
         expected = np.exp(logits - logits.max(1, keepdims=True))

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ._covariate_offsets import CovariateOffsets
+from ._masked_linear import MaskedLinear
 
 
 class LinearDecoder(nn.Module):
@@ -17,7 +18,7 @@ class LinearDecoder(nn.Module):
 
         \text{logits} = W z + b + \sum_c E_c[\text{category}_c] + C\,\text{continuous}
 
-    ``W`` (``factor_loadings.weight``, shape (n_output, n_latent)) is the only place where
+    ``W`` (``factor_loadings``, weights of shape (n_output, n_latent)) is the only place where
     the latent factors act, so it is exactly the factor → gene map. No normalisation layer
     sits between ``W z`` and the output.
 
@@ -33,6 +34,12 @@ class LinearDecoder(nn.Module):
         Number of continuous covariates.
     zero_inflation
         Also return zero-inflation logits (ZINB), from their own linear map of ``z``.
+    program_mask
+        Boolean tensor of shape (n_output, n_latent). If given, ``factor_loadings`` is a
+        :class:`~scvi_interpret.nn.MaskedLinear`: latent node ``p`` acts only on the genes of
+        program ``p`` (hard mask) or is penalised outside them (``soft_mask``).
+    soft_mask
+        Use the program mask as a soft mask.
     """
 
     def __init__(
@@ -42,12 +49,27 @@ class LinearDecoder(nn.Module):
         n_cats_per_cov: Sequence[int] = (),
         n_continuous: int = 0,
         zero_inflation: bool = False,
+        program_mask: torch.Tensor | None = None,
+        soft_mask: bool = False,
     ):
         super().__init__()
-        self.factor_loadings = nn.Linear(n_latent, n_output, bias=False)
+        if program_mask is None:
+            self.factor_loadings = nn.Linear(n_latent, n_output, bias=False)
+        else:
+            if tuple(program_mask.shape) != (n_output, n_latent):
+                raise ValueError(
+                    f"program_mask has shape {tuple(program_mask.shape)}, expected "
+                    f"{(n_output, n_latent)} (genes × latent nodes)."
+                )
+            self.factor_loadings = MaskedLinear(program_mask, soft=soft_mask)
         self.intercept = nn.Parameter(torch.zeros(n_output))
         self.covariate_offsets = CovariateOffsets(n_output, n_cats_per_cov, n_continuous)
         self.zero_inflation = nn.Linear(n_latent, n_output) if zero_inflation else None
+
+    def loadings(self) -> torch.Tensor:
+        """The factor → gene weights the decoder applies, shape (n_output, n_latent)."""
+        layer = self.factor_loadings
+        return layer.effective_weight() if isinstance(layer, MaskedLinear) else layer.weight
 
     def forward(
         self,

@@ -1,6 +1,7 @@
-"""Shared pieces of the model classes: input validation and start values."""
+"""Shared pieces of the model classes: input checks, start values, the training plan."""
 
 from ._init_values import gene_log_frequencies
+from ._training_plan import TrainingPlan
 from ._validation import (
     check_counts,
     check_no_empty_cells,
@@ -10,6 +11,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "TrainingPlan",
     "check_counts",
     "check_no_empty_cells",
     "check_obs_keys",

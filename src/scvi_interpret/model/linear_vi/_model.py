@@ -27,6 +27,7 @@ from scvi.model.base import (
 from scvi.utils import setup_anndata_dsp
 
 from scvi_interpret.model.base import (
+    TrainingPlan,
     check_counts,
     check_no_empty_cells,
     check_obs_keys,
@@ -81,6 +82,8 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
     """
 
     _module_cls = LinearVAE
+    _training_plan_cls = TrainingPlan
+    _center_loadings = True
 
     def __init__(
         self,
@@ -94,16 +97,7 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         encode_covariates: bool = True,
     ):
         super().__init__(adata)
-        n_cats_per_cov = (
-            self.adata_manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY).n_cats_per_key
-            if REGISTRY_KEYS.CAT_COVS_KEY in self.adata_manager.data_registry
-            else None
-        )
-        self.module = self._module_cls(
-            n_input=self.summary_stats.n_vars,
-            n_batch=self.summary_stats.n_batch,
-            n_cats_per_cov=n_cats_per_cov,
-            n_continuous_cov=self.summary_stats.get("n_extra_continuous_covs", 0),
+        self._build_module(
             n_latent=n_latent,
             n_hidden=n_hidden,
             n_layers=n_layers,
@@ -111,9 +105,6 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
             gene_likelihood=gene_likelihood,
             dispersion=dispersion,
             encode_covariates=encode_covariates,
-            gene_log_frequencies=gene_log_frequencies(
-                self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-            ),
         )
         self._model_summary_string = (
             f"LinearVI model: n_latent: {n_latent}, n_hidden: {n_hidden}, n_layers: {n_layers}, "
@@ -121,6 +112,25 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
             f"dispersion: {dispersion}, encode_covariates: {encode_covariates}"
         )
         self.init_params_ = self._get_init_params(locals())
+
+    def _build_module(self, **module_kwargs) -> None:
+        """Create ``self.module`` from the registered data's shape and covariates."""
+        manager = self.adata_manager
+        n_cats_per_cov = (
+            manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY).n_cats_per_key
+            if REGISTRY_KEYS.CAT_COVS_KEY in manager.data_registry
+            else None
+        )
+        self.module = self._module_cls(
+            n_input=self.summary_stats.n_vars,
+            n_batch=self.summary_stats.n_batch,
+            n_cats_per_cov=n_cats_per_cov,
+            n_continuous_cov=self.summary_stats.get("n_extra_continuous_covs", 0),
+            gene_log_frequencies=gene_log_frequencies(
+                manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+            ),
+            **module_kwargs,
+        )
 
     @property
     def factor_names(self) -> list[str]:
@@ -179,7 +189,9 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         cls.register_manager(adata_manager)
 
     @torch.inference_mode()
-    def get_loadings(self, center: bool = True, key_added: str | None = None) -> pd.DataFrame:
+    def get_loadings(
+        self, center: bool | None = None, key_added: str | None = None
+    ) -> pd.DataFrame:
         """Gene loadings of each latent factor, read from the decoder's linear layer.
 
         The decoder computes ``softmax(W z + b + covariate offsets)``; this returns ``W``.
@@ -191,7 +203,8 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         Parameters
         ----------
         center
-            Subtract each factor's mean loading over genes.
+            Subtract each factor's mean loading over genes (default: ``True`` for LinearVI,
+            ``False`` for ProgramVI, whose zeros outside a program carry meaning).
         key_added
             If given, also write the loadings to ``adata.varm[key_added]``.
 
@@ -200,8 +213,8 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
         DataFrame of shape (n_genes, n_latent), index ``var_names``, columns
         :attr:`factor_names`.
         """
-        weight = self.module.decoder.factor_loadings.weight.detach().cpu().numpy()
-        if center:
+        weight = self.module.decoder.loadings().detach().cpu().numpy()
+        if self._center_loadings if center is None else center:
             weight = weight - weight.mean(axis=0, keepdims=True)
         loadings = pd.DataFrame(weight, index=self.adata.var_names, columns=self.factor_names)
         if key_added is not None:

@@ -14,7 +14,7 @@ from scvi.nn import Encoder
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from scvi_interpret.nn import LinearDecoder
+from scvi_interpret.nn import LinearDecoder, nb_log_prob
 
 GeneLikelihood = Literal["nb", "zinb", "poisson"]
 Dispersion = Literal["gene", "gene-batch"]
@@ -33,7 +33,7 @@ class LinearVAE(BaseModuleClass):
     n_input
         Number of genes.
     n_batch
-        Number of batches (0 or 1: no batch term).
+        Number of batches; a single batch still gets its offset table (see reference mapping).
     n_cats_per_cov
         Categories of each extra categorical covariate.
     n_continuous_cov
@@ -56,6 +56,11 @@ class LinearVAE(BaseModuleClass):
     gene_log_frequencies
         Start value of the decoder's intercept, shape (n_input,): log of each gene's mean
         share of a cell's counts. Training starts from the average cell instead of a flat one.
+    program_mask
+        Boolean tensor (n_input, n_latent): restrict each latent node to a gene program
+        (see :class:`~scvi_interpret.nn.LinearDecoder`). ``None``: a dense linear decoder.
+    soft_mask
+        Use ``program_mask`` as a soft mask.
     """
 
     def __init__(
@@ -72,6 +77,8 @@ class LinearVAE(BaseModuleClass):
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
         gene_log_frequencies: torch.Tensor | None = None,
+        program_mask: torch.Tensor | None = None,
+        soft_mask: bool = False,
     ):
         super().__init__()
         if gene_likelihood not in ("nb", "zinb", "poisson"):
@@ -83,15 +90,18 @@ class LinearVAE(BaseModuleClass):
         self.n_input, self.n_latent, self.n_batch = n_input, n_latent, n_batch
         self.gene_likelihood, self.dispersion = gene_likelihood, dispersion
         self.encode_covariates = encode_covariates
-        self.has_batch = n_batch > 1
-        cats = ([n_batch] if self.has_batch else []) + list(n_cats_per_cov or [])
+        # the batch always has its own offset table, even with one batch: a query can then
+        # add batches to a reference trained on one
+        n_batch = max(int(n_batch), 1)
+        self.n_batch = n_batch
+        cats = [n_batch, *list(n_cats_per_cov or [])]
         # Categories seen in training, per categorical covariate (the batch first). Saved
         # with the model; ArchesMixin loads the reference's values into a query model.
         self.register_buffer("n_trained_categories", torch.tensor(cats, dtype=torch.long))
         self.z_encoder = Encoder(
             n_input + (n_continuous_cov if encode_covariates else 0),
             n_latent,
-            n_cat_list=[n_batch] if (encode_covariates and self.has_batch) else None,
+            n_cat_list=[n_batch] if encode_covariates else None,
             n_layers=n_layers,
             n_hidden=n_hidden,
             dropout_rate=dropout_rate,
@@ -101,7 +111,13 @@ class LinearVAE(BaseModuleClass):
             return_dist=True,
         )
         self.decoder = LinearDecoder(
-            n_latent, n_input, cats, n_continuous_cov, zero_inflation=gene_likelihood == "zinb"
+            n_latent,
+            n_input,
+            cats,
+            n_continuous_cov,
+            zero_inflation=gene_likelihood == "zinb",
+            program_mask=program_mask,
+            soft_mask=soft_mask,
         )
         if gene_log_frequencies is not None:
             self.decoder.intercept.data.copy_(torch.as_tensor(gene_log_frequencies))
@@ -112,7 +128,7 @@ class LinearVAE(BaseModuleClass):
 
     # ----------------------------------------------------------------- inputs
     def _categorical_inputs(self, tensors: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        codes = [tensors[REGISTRY_KEYS.BATCH_KEY]] if self.has_batch else []
+        codes = [tensors[REGISTRY_KEYS.BATCH_KEY]]
         cat_covs = tensors.get(REGISTRY_KEYS.CAT_COVS_KEY)
         if cat_covs is not None:
             codes += list(torch.split(cat_covs, 1, dim=1))
@@ -165,7 +181,7 @@ class LinearVAE(BaseModuleClass):
         encoder_input = torch.log1p(x)
         if self.encode_covariates and cont_covs is not None:
             encoder_input = torch.cat([encoder_input, cont_covs], dim=-1)
-        batch = [batch_index] if (self.encode_covariates and self.has_batch) else []
+        batch = [batch_index] if self.encode_covariates else []
         qz, z = self.z_encoder(encoder_input, *batch)
         if n_samples > 1:
             z = qz.sample((n_samples,))
@@ -198,22 +214,22 @@ class LinearVAE(BaseModuleClass):
 
         Returns
         -------
-        dict with ``px`` (count distribution over (…, n_cells, n_genes)) and ``pz`` (prior).
+        dict with ``px`` (count distribution over (…, n_cells, n_genes)), ``pz`` (prior) and
+        ``theta`` (NB inverse dispersion before broadcasting, or ``None``).
         """
         categorical = list(categorical)
-        if transform_batch is not None and self.has_batch:
+        if transform_batch is not None:
             categorical[0] = torch.full_like(categorical[0], int(transform_batch))
         logits, zi_logits = self.decoder(z, categorical, cont_covs)
         px_scale = torch.softmax(logits, dim=-1)
         px_rate = torch.exp(library) * px_scale
+        theta = None
         if self.gene_likelihood == "poisson":
             px = Poisson(rate=px_rate, scale=px_scale)
         else:
             theta = self.px_r
             if self.dispersion == "gene-batch":
-                theta = (
-                    theta.T[categorical[0].reshape(-1).long()] if self.has_batch else theta[:, 0]
-                )
+                theta = theta.T[categorical[0].reshape(-1).long()]
             theta = torch.exp(theta)
             if self.gene_likelihood == "zinb":
                 px = ZeroInflatedNegativeBinomial(
@@ -222,7 +238,8 @@ class LinearVAE(BaseModuleClass):
             else:
                 px = NegativeBinomial(mu=px_rate, theta=theta, scale=px_scale)
         pz = Normal(torch.zeros_like(z), torch.ones_like(z))
-        return {MODULE_KEYS.PX_KEY: px, MODULE_KEYS.PZ_KEY: pz}
+        # theta before broadcasting: (n_genes,) for "gene" dispersion, lets the loss be cheaper
+        return {MODULE_KEYS.PX_KEY: px, MODULE_KEYS.PZ_KEY: pz, "theta": theta}
 
     def loss(
         self,
@@ -236,7 +253,13 @@ class LinearVAE(BaseModuleClass):
         kl_z = kl_divergence(
             inference_outputs[MODULE_KEYS.QZ_KEY], generative_outputs[MODULE_KEYS.PZ_KEY]
         ).sum(dim=-1)
-        reconstruction = -generative_outputs[MODULE_KEYS.PX_KEY].log_prob(x).sum(-1)
+        px = generative_outputs[MODULE_KEYS.PX_KEY]
+        if isinstance(px, NegativeBinomial) and not isinstance(px, ZeroInflatedNegativeBinomial):
+            # the same value as px.log_prob(x), computed with far fewer gamma functions
+            log_likelihood = nb_log_prob(x, px.mu, generative_outputs["theta"])
+        else:
+            log_likelihood = px.log_prob(x)
+        reconstruction = -log_likelihood.sum(-1)
         loss = torch.mean(reconstruction + kl_weight * kl_z)
         return LossOutput(
             loss=loss, reconstruction_loss=reconstruction, kl_local={MODULE_KEYS.KL_Z_KEY: kl_z}
@@ -253,7 +276,7 @@ class LinearVAE(BaseModuleClass):
         n_reference = self.n_trained_categories.tolist()
         offsets = self.decoder.covariate_offsets
         offsets.train_new_categories_only(n_reference)
-        if self.has_batch and self.dispersion == "gene-batch" and self.n_batch > n_reference[0]:
+        if self.dispersion == "gene-batch" and self.n_batch > n_reference[0]:
             self.px_r.requires_grad_(True)
             n_ref = n_reference[0]
 

@@ -1,0 +1,84 @@
+"""scvi-tools' training plan, with the ELBO terms summed in the step and logged per epoch."""
+
+from __future__ import annotations
+
+import torch
+from scvi.module.base import LossOutput
+from scvi.train import TrainingPlan as ScviTrainingPlan
+
+
+class TrainingPlan(ScviTrainingPlan):
+    """:class:`scvi.train.TrainingPlan` with a fused Adam and the ELBO logged once per epoch.
+
+    Adam and AdamW use PyTorch's fused implementation where the parameters allow it (CPU or
+    CUDA, floating point): the same update in one kernel, several times faster on a CPU.
+
+    scvi-tools logs its torchmetrics objects at every step, and Lightning walks each logged
+    object's attributes on every call: on a CPU that is about a fifth of a small model's step.
+    Here each step only adds the terms to running sums, and the epoch end logs
+    ``elbo_{mode}``, ``reconstruction_loss_{mode}``, ``kl_local_{mode}`` and
+    ``kl_global_{mode}`` (``mode``: ``train`` or ``validation``) with the same values as
+    scvi-tools (per-observation means; the global KL averaged over minibatches), so
+    ``model.history`` and early stopping read as usual. Under a distributed strategy, or when
+    step-wise logging is asked for, scvi-tools' own logging is used.
+    """
+
+    def _optimizer_creator_fn(self, optimizer_cls: type[torch.optim.Optimizer]):
+        def create(params):
+            params = list(params)
+            fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+            return optimizer_cls(
+                params, lr=self.lr, eps=self.eps, weight_decay=self.weight_decay, fused=fused
+            )
+
+        return create
+
+    def _sums(self, mode: str) -> dict[str, torch.Tensor | float]:
+        if not hasattr(self, "_elbo_sums"):
+            self._elbo_sums: dict[str, dict] = {}
+        return self._elbo_sums.setdefault(
+            mode, {"reconstruction": 0.0, "kl_local": 0.0, "kl_global": 0.0, "n_obs": 0, "n": 0}
+        )
+
+    def compute_and_log_metrics(self, loss_output: LossOutput, metrics: dict, mode: str) -> None:
+        """Add this minibatch's ELBO terms to the epoch sums of ``mode``."""
+        if self.use_sync_dist or self.on_step:
+            super().compute_and_log_metrics(loss_output, metrics, mode)
+            return
+        sums = self._sums(mode)
+        sums["reconstruction"] += loss_output.reconstruction_loss_sum.detach()
+        sums["kl_local"] += loss_output.kl_local_sum.detach()
+        sums["kl_global"] += torch.as_tensor(loss_output.kl_global_sum).detach()
+        sums["n_obs"] += loss_output.n_obs_minibatch
+        sums["n"] += 1
+
+    def _log_epoch(self, mode: str) -> None:
+        sums = self._sums(mode)
+        if sums["n"] == 0:
+            return
+        n_total = self.n_obs_training if mode == "train" else self.n_obs_validation
+        n_total = n_total if n_total and n_total > 0 else 1
+        reconstruction = torch.as_tensor(sums["reconstruction"] / sums["n_obs"])
+        kl_local = torch.as_tensor(sums["kl_local"] / sums["n_obs"])
+        kl_global = torch.as_tensor(sums["kl_global"] / sums["n"])
+        self.log_dict(
+            {
+                f"elbo_{mode}": reconstruction + kl_local + kl_global / n_total,
+                f"reconstruction_loss_{mode}": reconstruction,
+                f"kl_local_{mode}": kl_local,
+                f"kl_global_{mode}": kl_global,
+            },
+            on_step=False,
+            on_epoch=True,
+        )
+        self._elbo_sums.pop(mode)
+
+    def on_train_epoch_end(self) -> None:
+        """Log the training ELBO of the epoch."""
+        self._log_epoch("train")
+        super().on_train_epoch_end()
+
+    def on_validation_epoch_end(self) -> None:
+        """Log the validation ELBO of the epoch."""
+        self._log_epoch("validation")
+        super().on_validation_epoch_end()

@@ -1,0 +1,60 @@
+"""scvi-tools training plan plus the proximal sparsity step after each optimiser step."""
+
+from __future__ import annotations
+
+from scvi_interpret.model.base import TrainingPlan
+
+
+class ProgramTrainingPlan(TrainingPlan):
+    """Training plan that applies ProgramVAE's proximal step after each optimiser step.
+
+    Parameters
+    ----------
+    module
+        A :class:`~scvi_interpret.model.ProgramVAE`.
+    soft_mask_l1
+        L1 strength on out-of-program weights (soft mask only).
+    group_lasso
+        Group-lasso strength per latent node.
+    unconstrained_l1
+        L1 strength on the unconstrained nodes.
+    **kwargs
+        Passed to :class:`scvi.train.TrainingPlan` (``lr``, ``weight_decay``,
+        ``n_epochs_kl_warmup``, …).
+    """
+
+    def __init__(
+        self,
+        module,
+        *,
+        soft_mask_l1: float = 0.0,
+        group_lasso: float = 0.0,
+        unconstrained_l1: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(module, **kwargs)
+        self.soft_mask_l1 = soft_mask_l1
+        self.group_lasso = group_lasso
+        self.unconstrained_l1 = unconstrained_l1
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        """After the optimiser step: shrink the decoder weights (exact zeros).
+
+        The shrinkage of each weight uses Adam's own step size for it,
+        ``lr / (sqrt(v_hat) + eps)`` (proximal Adam), so that a penalty of strength ``alpha``
+        keeps a weight only where the loss gradient on it is consistently larger than
+        ``alpha``; with another optimiser the plain learning rate is used.
+        """
+        optimizer = self.optimizers().optimizer
+        weight = self.module.decoder.factor_loadings.weight
+        group = optimizer.param_groups[0]
+        step_size = float(group["lr"])
+        state = optimizer.state.get(weight, {})
+        if "exp_avg_sq" in state and "betas" in group:
+            n_steps = float(state["step"])
+            bias_correction = 1.0 - group["betas"][1] ** n_steps
+            denominator = (state["exp_avg_sq"] / bias_correction).sqrt() + group["eps"]
+            step_size = group["lr"] / denominator
+        self.module.proximal_step(
+            step_size, self.soft_mask_l1, self.group_lasso, self.unconstrained_l1
+        )
