@@ -38,6 +38,24 @@ class EpochTimer(Callback):
         return float(np.median(self.seconds[1:] if len(self.seconds) > 1 else self.seconds))
 
 
+def held_out_split(n_cells: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of training and held-out cells, a seeded random split."""
+    order = np.random.default_rng(seed).permutation(n_cells)
+    n_test = round(fraction * n_cells)
+    return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def held_out_nll(model, adata, seed: int, n_repeats: int = 5) -> float:
+    """Mean per-cell reconstruction NLL of an scvi-tools model, over posterior samples."""
+    import scvi
+
+    values = []
+    for repeat in range(n_repeats):
+        scvi.settings.seed = seed + repeat
+        values.append(float(model.get_reconstruction_error(adata)["reconstruction_loss"]))
+    return float(np.mean(values))
+
+
 def environment() -> dict:
     import scvi
 

@@ -19,22 +19,14 @@ import scvi
 import torch
 
 import scvi_interpret as si
-from _common import EpochTimer, data_dir, environment, write_results
-
-
-def held_out_split(n_cells: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(n_cells)
-    n_test = round(fraction * n_cells)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
-
-
-def held_out_nll(model, adata, seed: int, n_repeats: int = 5) -> float:
-    """Mean per-cell reconstruction NLL, averaged over posterior samples."""
-    values = []
-    for repeat in range(n_repeats):
-        scvi.settings.seed = seed + repeat
-        values.append(float(model.get_reconstruction_error(adata)["reconstruction_loss"]))
-    return float(np.mean(values))
+from _common import (
+    EpochTimer,
+    data_dir,
+    environment,
+    held_out_nll,
+    held_out_split,
+    write_results,
+)
 
 
 def run(model_cls, train, test, epochs: int, seed: int, **model_kwargs) -> dict:

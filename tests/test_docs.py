@@ -37,7 +37,7 @@ def test_docs_build_without_warnings(tmp_path):
         assert method in page
     import scvi_interpret as si
 
-    for module in ["datasets", "genesets", "tl", "pl", "nn"]:
+    for module in ["model", "datasets", "genesets", "tl", "pl", "nn"]:
         for name in getattr(si, module).__all__:
             if name[0].isupper() and module in {"genesets"}:
                 continue  # type aliases

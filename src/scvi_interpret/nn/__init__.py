@@ -1,16 +1,19 @@
 """Torch layers shared by the modules of scvi-interpret."""
 
 from ._covariate_offsets import CovariateOffsets
+from ._freeze import train_only_beyond
 from ._likelihoods import nb_log_prob
 from ._linear_decoder import LinearDecoder
 from ._masked_linear import MaskedLinear
-from ._proximal import group_soft_threshold_, soft_threshold_
+from ._proximal import StepSizes, group_soft_threshold_, soft_threshold_
 
 __all__ = [
     "CovariateOffsets",
     "LinearDecoder",
     "MaskedLinear",
+    "StepSizes",
     "group_soft_threshold_",
     "nb_log_prob",
     "soft_threshold_",
+    "train_only_beyond",
 ]

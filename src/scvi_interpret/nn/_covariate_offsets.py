@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._freeze import train_only_beyond
+
 
 class CovariateOffsets(nn.Module):
     """Additive per-feature terms for categorical and continuous covariates.
@@ -35,7 +37,6 @@ class CovariateOffsets(nn.Module):
         self.continuous = nn.Linear(n_continuous, n_output, bias=False) if n_continuous else None
         if self.continuous is not None:
             nn.init.zeros_(self.continuous.weight)
-        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
 
     def forward(
         self, categorical: Sequence[torch.Tensor] = (), continuous: torch.Tensor | None = None
@@ -78,16 +79,6 @@ class CovariateOffsets(nn.Module):
             if table.num_embeddings <= n_ref:
                 table.weight.requires_grad_(False)
                 continue
-            table.weight.requires_grad_(True)
-            self._hooks.append(table.weight.register_hook(_zero_rows_below(int(n_ref))))
+            train_only_beyond(table.weight, int(n_ref), dim=0)
         if self.continuous is not None:
             self.continuous.weight.requires_grad_(False)
-
-
-def _zero_rows_below(n_rows: int):
-    def hook(grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        grad[:n_rows] = 0.0
-        return grad
-
-    return hook

@@ -48,3 +48,47 @@ def group_soft_threshold_(
     factor = torch.clamp(1.0 - amount / norms.clamp_min(1e-12), min=0.0)
     factor = torch.where(columns, factor, torch.ones_like(factor))
     weight.mul_(factor)
+
+
+class StepSizes:
+    """Per-weight step sizes of an Adam-type optimiser, computed only where asked.
+
+    ``lr / (sqrt(v / bias_correction) + eps)`` with ``v`` Adam's running mean of squared
+    gradients; without ``exp_avg_sq`` every step is ``lr``.
+
+    Parameters
+    ----------
+    lr
+        Learning rate.
+    exp_avg_sq
+        Adam's ``exp_avg_sq`` state of the weight, or ``None``.
+    bias_correction
+        ``1 - beta2 ** step``.
+    eps
+        Adam's ``eps``.
+    """
+
+    def __init__(
+        self,
+        lr: float,
+        exp_avg_sq: torch.Tensor | None = None,
+        bias_correction: float = 1.0,
+        eps: float = 1e-8,
+    ):
+        self.lr, self.exp_avg_sq = lr, exp_avg_sq
+        self.bias_correction, self.eps = bias_correction, eps
+
+    def _from_squares(self, squares: torch.Tensor) -> torch.Tensor:
+        return self.lr / ((squares / self.bias_correction).sqrt() + self.eps)
+
+    def everywhere(self, like: torch.Tensor) -> torch.Tensor:
+        """Step sizes of all weights, shape of ``like``."""
+        if self.exp_avg_sq is None:
+            return torch.full_like(like, self.lr)
+        return self._from_squares(self.exp_avg_sq)
+
+    def at(self, flat_index: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Step sizes of the weights at ``flat_index`` (into ``like.view(-1)``), 1-D."""
+        if self.exp_avg_sq is None:
+            return torch.full(flat_index.shape, self.lr, dtype=like.dtype, device=like.device)
+        return self._from_squares(self.exp_avg_sq.reshape(-1)[flat_index])

@@ -14,7 +14,7 @@ from scvi.nn import Encoder
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
-from scvi_interpret.nn import LinearDecoder, nb_log_prob
+from scvi_interpret.nn import LinearDecoder, nb_log_prob, train_only_beyond
 
 GeneLikelihood = Literal["nb", "zinb", "poisson"]
 Dispersion = Literal["gene", "gene-batch"]
@@ -277,15 +277,7 @@ class LinearVAE(BaseModuleClass):
         offsets = self.decoder.covariate_offsets
         offsets.train_new_categories_only(n_reference)
         if self.dispersion == "gene-batch" and self.n_batch > n_reference[0]:
-            self.px_r.requires_grad_(True)
-            n_ref = n_reference[0]
-
-            def hook(grad: torch.Tensor) -> torch.Tensor:
-                grad = grad.clone()
-                grad[:, :n_ref] = 0.0
-                return grad
-
-            self.px_r.register_hook(hook)
+            train_only_beyond(self.px_r, n_reference[0], dim=1)
         self.is_query = True
         current = [table.num_embeddings for table in offsets.categorical]
         self.n_trained_categories.copy_(torch.tensor(current, dtype=torch.long))

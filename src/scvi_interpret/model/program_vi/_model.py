@@ -52,6 +52,8 @@ class ProgramVI(LinearVI):
         Group-lasso strength per node; 0 keeps every program on.
     unconstrained_l1
         L1 strength on the unconstrained nodes' weights (sparse new programs).
+    n_hidden, n_layers, dropout_rate, gene_likelihood, dispersion, encode_covariates
+        As in :class:`~scvi_interpret.model.LinearVI`.
 
     Notes
     -----
@@ -66,8 +68,6 @@ class ProgramVI(LinearVI):
     nodes only; unconstrained nodes are kept sparse by ``unconstrained_l1``, so that a new
     node describes the genes that go up together rather than, equivalently under the softmax,
     all other genes going down.
-    n_hidden, n_layers, dropout_rate, gene_likelihood, dispersion, encode_covariates
-        As in :class:`~scvi_interpret.model.LinearVI`.
 
     Examples
     --------

@@ -6,7 +6,13 @@ import torch
 from torch import nn
 
 from scvi_interpret.model.linear_vi import LinearVAE
-from scvi_interpret.nn import MaskedLinear, group_soft_threshold_, soft_threshold_
+from scvi_interpret.nn import (
+    MaskedLinear,
+    StepSizes,
+    group_soft_threshold_,
+    soft_threshold_,
+    train_only_beyond,
+)
 
 
 class ProgramVAE(LinearVAE):
@@ -62,7 +68,7 @@ class ProgramVAE(LinearVAE):
     @torch.no_grad()
     def proximal_step(
         self,
-        step_size: float | torch.Tensor,
+        step_sizes: StepSizes | float,
         soft_mask_l1: float,
         group_lasso: float,
         unconstrained_l1: float,
@@ -71,40 +77,52 @@ class ProgramVAE(LinearVAE):
 
         Parameters
         ----------
-        step_size
-            The optimiser's step size for each decoder weight, shape (n_input, n_latent), or
-            one number. With Adam it is ``lr / (sqrt(v_hat) + eps)``, so that each penalty is
-            measured in units of the loss gradient (proximal Adam).
+        step_sizes
+            The optimiser's step size for each decoder weight
+            (:class:`~scvi_interpret.nn.StepSizes`, Adam's ``lr / (sqrt(v_hat) + eps)``: each
+            penalty is then measured in units of the loss gradient, proximal Adam), or one
+            learning rate for all.
         soft_mask_l1
             L1 strength on weights outside a program (soft mask only).
         group_lasso
-            Group-lasso strength per latent node (column).
+            Group-lasso strength per program node (column).
         unconstrained_l1
             L1 strength on the unconstrained nodes' weights.
 
         All three strengths are multiplied by ``penalty_scale``.
         """
+        if not isinstance(step_sizes, StepSizes):
+            step_sizes = StepSizes(float(step_sizes))
         scale = float(self.penalty_scale)
-        soft_mask_l1, group_lasso = soft_mask_l1 * scale, group_lasso * scale
-        unconstrained_l1 = unconstrained_l1 * scale
         layer: MaskedLinear = self.decoder.factor_loadings
         weight, mask = layer.weight, layer.mask
-        step = torch.as_tensor(step_size, dtype=weight.dtype, device=weight.device)
-        step = step.expand_as(weight)
         nodes = self.prox_nodes.to(weight.device)
         unconstrained = self.unconstrained_nodes().to(weight.device) & nodes
-        if self.soft_mask and soft_mask_l1 > 0:
-            outside = ~mask & (nodes & ~unconstrained)[None, :]
-            soft_threshold_(weight, outside, step * soft_mask_l1)
+        programs = nodes & ~self.unconstrained_nodes().to(weight.device)
+        if self.soft_mask and soft_mask_l1 > 0 and programs.any():
+            outside = ~mask & programs[None, :]
+            step = step_sizes.everywhere(weight)
+            soft_threshold_(weight, outside, step * (soft_mask_l1 * scale))
         if unconstrained_l1 > 0 and unconstrained.any():
-            soft_threshold_(
-                weight, unconstrained[None, :].expand_as(weight), step * unconstrained_l1
-            )
-        if group_lasso > 0:
-            # one step per program: the mean over its own genes, whatever the soft mask lets
-            # in. Unconstrained nodes have their own (L1) penalty instead.
-            column_step = (step * mask).sum(0) / mask.sum(0).clamp_min(1)
-            group_soft_threshold_(weight, nodes & ~unconstrained, column_step * group_lasso)
+            columns = unconstrained[None, :].expand_as(weight)
+            step = step_sizes.everywhere(weight)
+            soft_threshold_(weight, columns, step * (unconstrained_l1 * scale))
+        if group_lasso > 0 and programs.any():
+            # one step per program: the mean over its own genes, whatever the soft mask lets in
+            flat = self._mask_positions(mask)
+            column_of = flat % weight.shape[1]
+            sums = torch.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device)
+            sums.index_add_(0, column_of, step_sizes.at(flat, weight))
+            column_step = sums / mask.sum(0).clamp_min(1)
+            group_soft_threshold_(weight, programs, column_step * (group_lasso * scale))
+
+    def _mask_positions(self, mask: torch.Tensor) -> torch.Tensor:
+        """Flat positions of the mask's True entries, cached until the mask changes."""
+        cached = getattr(self, "_mask_positions_cache", None)
+        if cached is None or cached[0] is not mask:
+            cached = (mask, torch.nonzero(mask.reshape(-1), as_tuple=True)[0])
+            self._mask_positions_cache = cached
+        return cached[1]
 
     @torch.no_grad()
     def add_latent_nodes(self, n_new: int) -> None:
@@ -138,7 +156,7 @@ class ProgramVAE(LinearVAE):
         new_layer = MaskedLinear(mask, soft=old_layer.soft).to(old_layer.weight.device)
         new_layer.weight[:, :n_old] = old_layer.weight
         new_layer.weight[:, n_old:] *= 0.1
-        _train_columns_from(new_layer.weight, n_old)
+        train_only_beyond(new_layer.weight, n_old, dim=1)
         self.decoder.factor_loadings = new_layer
         if self.decoder.zero_inflation is not None:
             self.decoder.zero_inflation = _grow_columns(self.decoder.zero_inflation, n_new, n_old)
@@ -149,31 +167,13 @@ class ProgramVAE(LinearVAE):
         )
 
 
-def _train_columns_from(weight: nn.Parameter, start: int) -> None:
-    weight.requires_grad_(True)
-
-    def hook(grad: torch.Tensor) -> torch.Tensor:
-        grad = grad.clone()
-        grad[:, :start] = 0.0
-        return grad
-
-    weight.register_hook(hook)
-
-
 def _grow_rows(layer: nn.Linear, n_new: int, n_old: int) -> nn.Linear:
     grown = nn.Linear(layer.in_features, layer.out_features + n_new).to(layer.weight.device)
     with torch.no_grad():
         grown.weight[:n_old] = layer.weight
         grown.bias[:n_old] = layer.bias
     for param in (grown.weight, grown.bias):
-        param.requires_grad_(True)
-
-        def hook(grad: torch.Tensor) -> torch.Tensor:
-            grad = grad.clone()
-            grad[:n_old] = 0.0
-            return grad
-
-        param.register_hook(hook)
+        train_only_beyond(param, n_old, dim=0)
     return grown
 
 
@@ -184,5 +184,5 @@ def _grow_columns(layer: nn.Linear, n_new: int, n_old: int) -> nn.Linear:
         grown.weight[:, :n_old] = layer.weight
         grown.bias.copy_(layer.bias)
     grown.bias.requires_grad_(False)
-    _train_columns_from(grown.weight, n_old)
+    train_only_beyond(grown.weight, n_old, dim=1)
     return grown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scvi_interpret.model.base import TrainingPlan
+from scvi_interpret.nn import StepSizes
 
 
 class ProgramTrainingPlan(TrainingPlan):
@@ -48,13 +49,16 @@ class ProgramTrainingPlan(TrainingPlan):
         optimizer = self.optimizers().optimizer
         weight = self.module.decoder.factor_loadings.weight
         group = optimizer.param_groups[0]
-        step_size = float(group["lr"])
         state = optimizer.state.get(weight, {})
         if "exp_avg_sq" in state and "betas" in group:
-            n_steps = float(state["step"])
-            bias_correction = 1.0 - group["betas"][1] ** n_steps
-            denominator = (state["exp_avg_sq"] / bias_correction).sqrt() + group["eps"]
-            step_size = group["lr"] / denominator
+            step_sizes = StepSizes(
+                lr=float(group["lr"]),
+                exp_avg_sq=state["exp_avg_sq"],
+                bias_correction=1.0 - group["betas"][1] ** float(state["step"]),
+                eps=float(group["eps"]),
+            )
+        else:
+            step_sizes = StepSizes(lr=float(group["lr"]))
         self.module.proximal_step(
-            step_size, self.soft_mask_l1, self.group_lasso, self.unconstrained_l1
+            step_sizes, self.soft_mask_l1, self.group_lasso, self.unconstrained_l1
         )
