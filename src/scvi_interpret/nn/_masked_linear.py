@@ -26,12 +26,14 @@ class MaskedLinear(nn.Module):
         super().__init__()
         mask = torch.as_tensor(mask, dtype=torch.bool)
         self.register_buffer("mask", mask)
+        # the same mask as floats, so the product needs no conversion per step (not saved)
+        self.register_buffer("mask_values", mask.to(torch.float32), persistent=False)
         self.soft = soft
         self.weight = nn.Parameter(torch.empty(mask.shape))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         with torch.no_grad():
             # outside the programs start at zero (soft: genes are gained only if the data ask)
-            self.weight.mul_(mask)
+            self.weight.mul_(self.mask_values)
 
     @property
     def in_features(self) -> int:
@@ -45,7 +47,7 @@ class MaskedLinear(nn.Module):
 
     def effective_weight(self) -> torch.Tensor:
         """The weights the layer applies, shape (n_out, n_in)."""
-        return self.weight if self.soft else self.weight * self.mask
+        return self.weight if self.soft else self.weight * self.mask_values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the layer to ``x`` of shape (…, n_in); returns shape (…, n_out)."""

@@ -109,20 +109,27 @@ class ProgramVAE(LinearVAE):
             soft_threshold_(weight, columns, step * (unconstrained_l1 * scale))
         if group_lasso > 0 and programs.any():
             # one step per program: the mean over its own genes, whatever the soft mask lets in
-            flat = self._mask_positions(mask)
-            column_of = flat % weight.shape[1]
+            flat, column_of, program_size = self._mask_positions(mask)
             sums = torch.zeros(weight.shape[1], dtype=weight.dtype, device=weight.device)
             sums.index_add_(0, column_of, step_sizes.at(flat, weight))
-            column_step = sums / mask.sum(0).clamp_min(1)
+            column_step = sums / program_size
             group_soft_threshold_(weight, programs, column_step * (group_lasso * scale))
 
-    def _mask_positions(self, mask: torch.Tensor) -> torch.Tensor:
-        """Flat positions of the mask's True entries, cached until the mask changes."""
+    def _mask_positions(
+        self, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat positions of the mask's entries, their columns, and genes per column.
+
+        Cached until the mask changes (it is replaced when nodes are added).
+        """
         cached = getattr(self, "_mask_positions_cache", None)
         if cached is None or cached[0] is not mask:
-            cached = (mask, torch.nonzero(mask.reshape(-1), as_tuple=True)[0])
+            flat = torch.nonzero(mask.reshape(-1), as_tuple=True)[0]
+            column_of = flat % mask.shape[1]
+            sizes = torch.bincount(column_of, minlength=mask.shape[1]).clamp_min(1)
+            cached = (mask, flat, column_of, sizes.to(torch.float32))
             self._mask_positions_cache = cached
-        return cached[1]
+        return cached[1:]
 
     @torch.no_grad()
     def add_latent_nodes(self, n_new: int) -> None:
