@@ -1,6 +1,7 @@
 """Shared pieces of the model classes: input checks, start values, the training plan."""
 
 from ._init_values import gene_log_frequencies
+from ._interpretability import InterpretabilityMixin
 from ._training_plan import TrainingPlan
 from ._validation import (
     check_counts,
@@ -11,6 +12,7 @@ from ._validation import (
 )
 
 __all__ = [
+    "InterpretabilityMixin",
     "TrainingPlan",
     "check_counts",
     "check_no_empty_cells",

@@ -24,9 +24,11 @@ from scvi.model.base import (
     UnsupervisedTrainingMixin,
     VAEMixin,
 )
+from scvi.module._constants import MODULE_KEYS
 from scvi.utils import setup_anndata_dsp
 
 from scvi_interpret.model.base import (
+    InterpretabilityMixin,
     TrainingPlan,
     check_counts,
     check_no_empty_cells,
@@ -41,7 +43,14 @@ from ._module import Dispersion, GeneLikelihood, LinearVAE
 logger = logging.getLogger(__name__)
 
 
-class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class LinearVI(
+    InterpretabilityMixin,
+    ArchesMixin,
+    RNASeqMixin,
+    VAEMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
     """Linearly decoded VAE with batch and covariate terms, and reference mapping.
 
     A non-linear encoder maps counts to ``n_latent`` factors; a linear decoder maps the
@@ -49,7 +58,8 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
     loadings (:meth:`get_loadings`). Batch, categorical and continuous covariates enter the
     decoder through their own additive terms, so the loadings stay a pure factor → gene map.
     Unlike scvi-tools' ``LinearSCVI``, it takes covariates and maps query data onto a trained
-    reference (:meth:`load_query_data`).
+    reference (:meth:`load_query_data`). :meth:`get_feature_importance` explains each factor
+    (its posterior mean) by SHAP values of the input genes.
 
     Parameters
     ----------
@@ -136,6 +146,20 @@ class LinearVI(ArchesMixin, RNASeqMixin, VAEMixin, UnsupervisedTrainingMixin, Ba
     def factor_names(self) -> list[str]:
         """Names of the latent factors: ``factor_0`` … ``factor_{n_latent-1}``."""
         return [f"factor_{i}" for i in range(self.module.n_latent)]
+
+    # targets of get_feature_importance: the latent factors (posterior means)
+    def _attribution_targets(self) -> list[str]:
+        return self.factor_names
+
+    def _attribution_function(self, targets: list[int]):
+        module = self.module
+        columns = torch.as_tensor(targets, device=self.device)
+
+        def posterior_mean(x, batch_index, cont_covs=None):
+            qz = module.inference(x, batch_index, cont_covs)[MODULE_KEYS.QZ_KEY]
+            return qz.loc.index_select(-1, columns)
+
+        return posterior_mean
 
     @classmethod
     @setup_anndata_dsp.dedent

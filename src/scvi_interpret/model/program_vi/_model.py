@@ -28,7 +28,8 @@ class ProgramVI(LinearVI):
     on the program's genes (hard mask) or mostly on them (soft mask: out-of-program weights are
     L1-penalised, so a program can gain genes the data support). A group lasso switches off
     programs the data do not need, and ``n_unconstrained`` extra nodes capture variation no
-    database knows. Batch and covariates enter through their own decoder terms
+    database knows. :meth:`get_feature_importance` explains each program's activity by SHAP
+    values of the input genes. Batch and covariates enter through their own decoder terms
     (see :class:`~scvi_interpret.model.LinearVI`). Peers: expiMap :cite:p:`Lotfollahi2023`,
     VEGA :cite:p:`Seninge2021`.
 
@@ -159,6 +160,14 @@ class ProgramVI(LinearVI):
     def factor_names(self) -> list[str]:
         """Same as :attr:`program_names`."""
         return self.program_names
+
+    def _attribution_function(self, targets: list[int]):
+        """Posterior means of the chosen nodes, sign-aligned like the program activity."""
+        encode = super()._attribution_function(targets)
+        signs = torch.as_tensor(
+            self.program_directions().to_numpy()[targets], dtype=torch.float32, device=self.device
+        )
+        return lambda x, **covariates: encode(x, **covariates) * signs
 
     def _node_index(self, program: str) -> int:
         names = self.program_names
