@@ -1,5 +1,6 @@
 """Pure algorithms on model outputs (attribution, traversal and archetypes follow)."""
 
+from ._archetypes import ArchetypeFit, archetypal_analysis
 from ._attribution import (
     FeatureAttribution,
     expected_gradients,
@@ -8,12 +9,16 @@ from ._attribution import (
 )
 from ._differential import differential_activity, posterior_fdr_calls
 from ._loadings import group_means, top_features
+from ._traversal import latent_traversal
 
 __all__ = [
+    "ArchetypeFit",
     "FeatureAttribution",
+    "archetypal_analysis",
     "differential_activity",
     "expected_gradients",
     "group_means",
+    "latent_traversal",
     "linear_shap",
     "posterior_fdr_calls",
     "stratified_background",

@@ -3,6 +3,7 @@
 from ._init_values import gene_log_frequencies
 from ._interpretability import InterpretabilityMixin
 from ._training_plan import TrainingPlan
+from ._traversal_archetypes import Archetypes, LatentExplorationMixin
 from ._validation import (
     check_counts,
     check_no_empty_cells,
@@ -12,7 +13,9 @@ from ._validation import (
 )
 
 __all__ = [
+    "Archetypes",
     "InterpretabilityMixin",
+    "LatentExplorationMixin",
     "TrainingPlan",
     "check_counts",
     "check_no_empty_cells",

@@ -12,9 +12,15 @@ from scvi import REGISTRY_KEYS
 
 from scvi_interpret.tl import expected_gradients, stratified_background
 
+from ._names import resolve_names
+from ._traversal_archetypes import LatentExplorationMixin
 
-class InterpretabilityMixin:
-    """Adds :meth:`get_feature_importance` to a model.
+
+class InterpretabilityMixin(LatentExplorationMixin):
+    """The shared interpretability calls: feature importance, latent traversal, archetypes.
+
+    :meth:`get_feature_importance` is defined here; :meth:`latent_traversal` and
+    :meth:`get_archetypes` come from :class:`LatentExplorationMixin`.
 
     A model provides ``_attribution_targets()`` (names of what can be explained),
     ``_attribution_function(targets)`` (a differentiable map from the inputs the model reads
@@ -103,7 +109,7 @@ class InterpretabilityMixin:
         """
         adata = self._validate_anndata(adata)
         names = self._attribution_targets()
-        chosen = self._resolve_targets(target, names)
+        chosen = resolve_names(target, names, "target")
         cells = self._resolve_indices(indices, adata.n_obs)
         labels = self._background_labels(adata)
         picks = stratified_background(labels, adata.n_obs, n_background, seed)
@@ -149,19 +155,6 @@ class InterpretabilityMixin:
         return frame
 
     # --------------------------------------------------------------- checks
-    @staticmethod
-    def _resolve_targets(target, names: list[str]) -> list[int]:
-        if target is None:
-            return list(range(len(names)))
-        wanted = [target] if isinstance(target, str) else list(target)
-        unknown = [t for t in wanted if t not in names]
-        if unknown:
-            raise KeyError(
-                f"Unknown target(s) {unknown}. This model's targets are, e.g., {names[:5]} "
-                f"({len(names)} in all)."
-            )
-        return [names.index(t) for t in wanted]
-
     @staticmethod
     def _resolve_indices(indices, n_obs: int) -> np.ndarray:
         if indices is None:

@@ -147,6 +147,18 @@ class LinearVI(
         """Names of the latent factors: ``factor_0`` … ``factor_{n_latent-1}``."""
         return [f"factor_{i}" for i in range(self.module.n_latent)]
 
+    # latent traversal and archetypes: the factors, decoded at the most frequent batch
+    def _latent_names(self) -> list[str]:
+        return self.factor_names
+
+    def _decode(self, z: torch.Tensor, adata: AnnData) -> dict[str, torch.Tensor]:
+        covariates = self._reference_covariates(adata, len(z))
+        library = torch.zeros(len(z), 1, device=self.device)
+        generative = self.module.generative(
+            z, library, covariates["categorical"], covariates["cont_covs"]
+        )
+        return {"rna": generative[MODULE_KEYS.PX_KEY].scale}
+
     # targets of get_feature_importance: the latent factors (posterior means)
     def _attribution_targets(self) -> list[str]:
         return self.factor_names

@@ -161,6 +161,9 @@ class ProgramVI(LinearVI):
         """Same as :attr:`program_names`."""
         return self.program_names
 
+    def _latent_directions(self) -> np.ndarray:
+        return self.program_directions().to_numpy()
+
     def _attribution_function(self, targets: list[int]):
         """Posterior means of the chosen nodes, sign-aligned like the program activity."""
         encode = super()._attribution_function(targets)
