@@ -1,21 +1,10 @@
 import numpy as np
 import pytest
-import scvi
 
-from scvi_interpret.model import LinearVI, ProgramVI
-from synthetic_programs import GAINED_GENE, PROGRAMS, prior_mask, simulate
+from scvi_interpret.model import LinearVI
+from synthetic_programs import GAINED_GENE, PROGRAMS
 
 TRAIN = {"train_size": 1.0, "enable_progress_bar": False}
-
-
-@pytest.fixture(scope="module")
-def program_model():
-    adata = simulate()
-    scvi.settings.seed = 0
-    ProgramVI.setup_anndata(adata, layer="counts", labels_key="group")
-    model = ProgramVI(adata, gene_programs=prior_mask(adata.var_names), min_genes=5, n_hidden=32)
-    model.train(max_epochs=80, **TRAIN)
-    return model, adata
 
 
 def test_planted_genes_drive_their_program(program_model):
