@@ -58,10 +58,11 @@ def test_soft_mask_gains_the_planted_gene_only():
     gained = model.gained_genes()
     assert gained.iloc[0][["program", "gene"]].tolist() == ["PROG_A", f"g{GAINED_GENE}"]
     top = gained.iloc[0]["weight"]
-    in_program = model.get_program_genes("PROG_A").query("in_prior_mask")["weight"]
-    assert top > 0.2 * in_program.median()  # a real loading, not a crumb
+    in_program = model.get_program_genes("PROG_A").query("in_prior_mask")["weight"].median()
+    # "of note" = comparable to a program's own loadings: the planted gene is, nothing else is
+    assert top > 0.25 * in_program
     others = gained["weight"].abs().iloc[1:]
-    assert others.empty or others.max() < 0.3 * top
+    assert others.empty or others.max() < 0.25 * in_program
     assert model.program_summary().loc["PROG_A", "n_genes_gained"] >= 1
 
 

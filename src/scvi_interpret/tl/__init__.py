@@ -10,17 +10,20 @@ from ._attribution import (
 from ._differential import differential_activity, posterior_fdr_calls
 from ._loadings import group_means, top_features
 from ._traversal import latent_traversal
+from ._trust import deletion_curve, rank_agreement
 
 __all__ = [
     "ArchetypeFit",
     "FeatureAttribution",
     "archetypal_analysis",
+    "deletion_curve",
     "differential_activity",
     "expected_gradients",
     "group_means",
     "latent_traversal",
     "linear_shap",
     "posterior_fdr_calls",
+    "rank_agreement",
     "stratified_background",
     "top_features",
 ]

@@ -4,6 +4,7 @@ from ._init_values import gene_log_frequencies
 from ._interpretability import InterpretabilityMixin
 from ._training_plan import TrainingPlan
 from ._traversal_archetypes import Archetypes, LatentExplorationMixin
+from ._trust import AttributionTrustMixin
 from ._validation import (
     check_counts,
     check_no_empty_cells,
@@ -14,6 +15,7 @@ from ._validation import (
 
 __all__ = [
     "Archetypes",
+    "AttributionTrustMixin",
     "InterpretabilityMixin",
     "LatentExplorationMixin",
     "TrainingPlan",

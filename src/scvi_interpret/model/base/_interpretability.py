@@ -14,13 +14,15 @@ from scvi_interpret.tl import expected_gradients, stratified_background
 
 from ._names import resolve_names
 from ._traversal_archetypes import LatentExplorationMixin
+from ._trust import AttributionTrustMixin
 
 
-class InterpretabilityMixin(LatentExplorationMixin):
+class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
     """The shared interpretability calls: feature importance, latent traversal, archetypes.
 
-    :meth:`get_feature_importance` is defined here; :meth:`latent_traversal` and
-    :meth:`get_archetypes` come from :class:`LatentExplorationMixin`.
+    :meth:`get_feature_importance` is defined here; :meth:`deletion_curve` and
+    :meth:`randomization_check` come from :class:`AttributionTrustMixin`,
+    :meth:`latent_traversal` and :meth:`get_archetypes` from :class:`LatentExplorationMixin`.
 
     A model provides ``_attribution_targets()`` (names of what can be explained),
     ``_attribution_function(targets)`` (a differentiable map from the inputs the model reads

@@ -19,6 +19,11 @@ class ProgramTrainingPlan(TrainingPlan):
         Group-lasso strength per latent node.
     unconstrained_l1
         L1 strength on the unconstrained nodes.
+    penalty_warmup
+        Share of the training epochs over which the group lasso grows linearly from 0 to its
+        strength, so that programs learn their signal before it can switch them off (at full
+        strength from the first step, a program whose weights start small can be zeroed before
+        the data reach it: seen for 3 of 6 seeds on planted data).
     **kwargs
         Passed to :class:`scvi.train.TrainingPlan` (``lr``, ``weight_decay``,
         ``n_epochs_kl_warmup``, …).
@@ -31,9 +36,13 @@ class ProgramTrainingPlan(TrainingPlan):
         soft_mask_l1: float = 0.0,
         group_lasso: float = 0.0,
         unconstrained_l1: float = 0.0,
+        penalty_warmup: float = 0.5,
         **kwargs,
     ):
         super().__init__(module, **kwargs)
+        if not 0 <= penalty_warmup <= 1:
+            raise ValueError(f"penalty_warmup must be in [0, 1], got {penalty_warmup}.")
+        self.penalty_warmup = penalty_warmup
         self.soft_mask_l1 = soft_mask_l1
         self.group_lasso = group_lasso
         self.unconstrained_l1 = unconstrained_l1
@@ -60,5 +69,17 @@ class ProgramTrainingPlan(TrainingPlan):
         else:
             step_sizes = StepSizes(lr=float(group["lr"]))
         self.module.proximal_step(
-            step_sizes, self.soft_mask_l1, self.group_lasso, self.unconstrained_l1
+            step_sizes,
+            self.soft_mask_l1,
+            self.group_lasso * self.group_lasso_weight,
+            self.unconstrained_l1,
         )
+
+    @property
+    def group_lasso_weight(self) -> float:
+        """Factor in [0, 1] on the group lasso: grows linearly over the warm-up epochs."""
+        max_epochs = getattr(self.trainer, "max_epochs", None) if self._trainer else None
+        if not self.penalty_warmup or not max_epochs:
+            return 1.0
+        progress = (self.current_epoch + 1) / (self.penalty_warmup * max_epochs)
+        return float(min(1.0, progress))
