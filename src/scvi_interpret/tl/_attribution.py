@@ -65,7 +65,7 @@ class FeatureAttribution:
         Returns
         -------
         DataFrame with ``target, modality, feature, mean_shap, mean_abs_shap, rank`` (rank 1 =
-        largest mean |SHAP| within the target), sorted by target then rank.
+        largest mean absolute SHAP value within the target), sorted by target then rank.
         """
         n_targets, n_features = self.mean_shap.shape
         frame = pd.DataFrame(

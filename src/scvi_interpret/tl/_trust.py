@@ -87,8 +87,9 @@ def rank_agreement(tables: Sequence[pd.DataFrame], n_top: int = 20) -> pd.DataFr
 
     Returns
     -------
-    DataFrame per target (and modality): ``spearman`` (mean pairwise rank correlation of
-    mean |SHAP|) and ``top_overlap`` (mean pairwise Jaccard index of the top ``n_top``).
+    DataFrame per target (and modality): ``spearman`` (mean pairwise rank correlation of the
+    mean absolute SHAP values) and ``top_overlap`` (mean pairwise Jaccard index of the top
+    ``n_top``).
     """
     if len(tables) < 2:
         raise ValueError("rank_agreement needs at least two importance tables.")

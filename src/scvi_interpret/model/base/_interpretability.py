@@ -98,8 +98,8 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             Also return ``{modality: shap.Explanation}`` with per-cell values
             (cells × features × targets; memory grows with the cells: subset with ``indices``).
         key_added
-            If given, write mean |SHAP| (features × targets) to ``adata.varm[key_added]`` and
-            the settings to ``adata.uns[key_added]``.
+            If given, write the mean absolute SHAP values (features × targets) to
+            ``adata.varm[key_added]`` and the settings to ``adata.uns[key_added]``.
 
         Returns
         -------

@@ -97,8 +97,8 @@ class AttributionTrustMixin:
         """Model-randomisation sanity check (Adebayo et al. 2018).
 
         The attribution is computed again after re-initialising every layer of the explained
-        function (the encoder) at random; the mean |SHAP| of the trained and the randomised
-        model should not agree. The model's weights are restored afterwards.
+        function (the encoder) at random; the mean absolute SHAP values of the trained and the
+        randomised model should not agree. The model's weights are restored afterwards.
 
         Parameters
         ----------
@@ -111,8 +111,8 @@ class AttributionTrustMixin:
 
         Returns
         -------
-        DataFrame per target: ``spearman`` (trained vs randomised mean |SHAP| over features)
-        and ``passed`` (``spearman < threshold``).
+        DataFrame per target: ``spearman`` (trained vs randomised mean absolute SHAP values
+        over features) and ``passed`` (``spearman < threshold``).
         """
         kwargs = {"adata": adata, "indices": indices, "target": target,
                   "n_background": n_background, "n_samples": n_samples, "seed": seed}  # fmt: skip
