@@ -5,6 +5,7 @@ from ._attribution import (
     FeatureAttribution,
     expected_gradients,
     linear_shap,
+    modality_share,
     stratified_background,
 )
 from ._differential import differential_activity, posterior_fdr_calls
@@ -22,6 +23,7 @@ __all__ = [
     "group_means",
     "latent_traversal",
     "linear_shap",
+    "modality_share",
     "posterior_fdr_calls",
     "rank_agreement",
     "stratified_background",

@@ -325,3 +325,23 @@ def linear_shap(
     Tensor of shape (n_cells, n_targets, n_features): ``weight[t, j] * (x_j - mean_j)``.
     """
     return weight[None, :, :] * (x - background_mean)[:, None, :]
+
+
+def modality_share(importance: pd.DataFrame) -> pd.DataFrame:
+    """Share of each target's attribution that comes from each modality.
+
+    Parameters
+    ----------
+    importance
+        Table from ``get_feature_importance`` (columns ``target``, ``modality``,
+        ``mean_abs_shap``).
+
+    Returns
+    -------
+    DataFrame targets × modalities; each row sums to 1 (sum of mean absolute SHAP values of
+    the modality's features over the sum over all features).
+    """
+    totals = importance.pivot_table(
+        index="target", columns="modality", values="mean_abs_shap", aggfunc="sum", sort=False
+    )
+    return totals.div(totals.sum(axis=1), axis=0)

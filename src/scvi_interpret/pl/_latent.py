@@ -1,0 +1,112 @@
+"""Figures of latent traversal and archetypes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ._figure import finish
+from ._loadings import _heatmap
+
+
+def traversal_heatmap(
+    traversal: pd.DataFrame,
+    curves: dict[str, np.ndarray],
+    dimension: str,
+    modality: str = "rna",
+    n_top: int = 15,
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Log2 change of the top features along one traversed dimension.
+
+    Parameters
+    ----------
+    traversal, curves
+        The table and curves from ``model.latent_traversal(return_curves=True)``.
+    dimension
+        The dimension to show.
+    modality
+        The modality to show.
+    n_top
+        Features (largest ``|log2_fold_change|``).
+    show, save, return_fig
+        As in scanpy.
+    """
+    rows = traversal[(traversal["modality"] == modality)]
+    order = list(dict.fromkeys(rows["dimension"]))
+    if dimension not in order:
+        raise KeyError(f"Dimension {dimension!r} was not traversed; traversed: {order[:5]}.")
+    rows = rows[rows["dimension"] == dimension]
+    top = rows.nsmallest(n_top, "rank")["feature"].tolist()
+    features = list(rows.sort_index()["feature"])
+    logs = np.log2(curves[modality][order.index(dimension)] + 1e-6)
+    change = logs - logs[:1]
+    columns = [features.index(f) for f in top]
+    matrix = pd.DataFrame(
+        change[:, columns].T, index=top, columns=[f"step {i}" for i in range(len(change))]
+    )
+    fig = _heatmap(matrix, f"Traversal of {dimension}", "log2 change from start")
+    return finish(fig, show, save, return_fig)
+
+
+def archetypes(
+    result,
+    n_top: int = 5,
+    modality: str = "rna",
+    show: bool | None = None,
+    save: str | os.PathLike | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Archetypes: what defines each (top features) and which labels sit near each.
+
+    Parameters
+    ----------
+    result
+        From ``model.get_archetypes``.
+    n_top
+        Features per archetype (largest positive log2 fold change vs the average cell).
+    modality
+        Modality of the features.
+    show, save, return_fig
+        As in scanpy.
+    """
+    import matplotlib.pyplot as plt
+
+    table = result.top_features[result.top_features["modality"] == modality]
+    names = list(result.weights.columns)
+    top = [
+        f
+        for name in names
+        for f in table[table["archetype"] == name].nlargest(n_top, "log2_fold_change")["feature"]
+    ]
+    top = list(dict.fromkeys(top))
+    pivot = table.pivot_table(index="feature", columns="archetype", values="log2_fold_change")
+    matrix = pivot.reindex(index=top, columns=names).fillna(0.0)
+    panels = 2 if result.label_association is not None else 1
+    fig, axes = plt.subplots(
+        1, panels, figsize=(4 + 3.5 * panels, 0.25 * len(top) + 1.5), squeeze=False
+    )
+    limit = float(np.abs(matrix.to_numpy()).max()) or 1.0
+    image = axes[0, 0].imshow(
+        matrix.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit
+    )
+    axes[0, 0].set_xticks(range(len(names)), names, rotation=90)
+    axes[0, 0].set_yticks(range(len(top)), top)
+    axes[0, 0].set_title("Top features (log2 FC vs average cell)")
+    fig.colorbar(image, ax=axes[0, 0], shrink=0.6)
+    if result.label_association is not None:
+        association = result.label_association
+        image = axes[0, 1].imshow(
+            association.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1
+        )
+        axes[0, 1].set_xticks(range(len(names)), names, rotation=90)
+        axes[0, 1].set_yticks(range(len(association)), association.index)
+        axes[0, 1].set_title("Mean weight per label")
+        fig.colorbar(image, ax=axes[0, 1], shrink=0.6)
+    fig.tight_layout()
+    return finish(fig, show, save, return_fig)
