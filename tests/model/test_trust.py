@@ -24,6 +24,7 @@ def test_randomised_encoder_gives_other_attributions(program_model):
                                       n_background=40, n_samples=20)  # fmt: skip
     assert list(check["target"]) == ["PROG_A", "PROG_B"]
     assert check["passed"].all() and (check["spearman"] < 0.5).all()
+    assert (check["top_overlap"] < 0.5).all()
     # the model itself is unchanged
     np.testing.assert_array_equal(model.get_program_activity().to_numpy(), before.to_numpy())
 
@@ -39,7 +40,7 @@ def test_attributions_agree_across_training_seeds(program_model):
     other.train(max_epochs=80, train_size=1.0, enable_progress_bar=False)
     tables.append(other.get_feature_importance(target="PROG_A", n_background=40, n_samples=20))
     agreement = si.tl.rank_agreement(tables, n_top=15)
-    assert agreement.loc[0, "top_overlap"] > 0.5 and agreement.loc[0, "spearman"] > 0.5
+    assert agreement.loc[0, "top_overlap"] > 0.5 and agreement.loc[0, "spearman"] > 0.3
     shuffled = tables[0].copy()
     shuffled["mean_abs_shap"] = np.random.default_rng(0).permutation(shuffled["mean_abs_shap"])
     assert si.tl.rank_agreement([tables[0], shuffled]).loc[0, "spearman"] < 0.3

@@ -16,6 +16,8 @@ from ._names import resolve_names
 from ._traversal_archetypes import LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 
+INPUT_SPACES = ("log1p", "counts")
+
 
 class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
     """The shared interpretability calls: feature importance, latent traversal, archetypes.
@@ -55,6 +57,19 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
     def _attribution_features(self, adata: AnnData) -> list[str]:
         return list(adata.var_names)
 
+    def _explained_in_space(self, targets: list[int], input_space: str):
+        """The explained function and an input transform for the chosen input space."""
+        if input_space not in INPUT_SPACES:
+            raise ValueError(f"input_space must be one of {INPUT_SPACES}, not {input_space!r}.")
+        explained = self._attribution_function(targets)
+        if input_space == "counts":
+            return explained, lambda x: x
+        return (lambda z, **covariates: explained(torch.expm1(z), **covariates)), torch.log1p
+
+    def _inputs_in_space(self, adata, cells, batch_size, transform):
+        for x, extra in self._attribution_inputs(adata, cells, batch_size):
+            yield transform(x), extra
+
     # ---------------------------------------------------------------- public
     def get_feature_importance(
         self,
@@ -67,14 +82,17 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         seed: int = 0,
         return_explanation: bool = False,
         key_added: str | None = None,
+        input_space: str = "log1p",
     ) -> pd.DataFrame | tuple[pd.DataFrame, dict]:
         """SHAP values of the model's targets on its input features, per modality.
 
         Expected gradients (the estimator of ``shap.GradientExplainer``), computed in torch on
         the model's device, batched, for all targets at once; global importance is summed while
-        streaming over minibatches. Inputs are attributed in the space the model reads: the raw
-        counts of the registered layer (the encoder takes ``log1p`` itself). Covariates such as
-        the batch are held at each cell's own value, so they are not attributed.
+        streaming over minibatches. Inputs are attributed in the space the encoder reads,
+        ``log1p`` of the registered counts (``input_space="counts"`` attributes the raw counts
+        instead: there the values grow with a gene's count range and, on real data, resemble
+        those of a randomly initialised encoder, see :meth:`randomization_check`). Covariates
+        such as the batch are held at each cell's own value, so they are not attributed.
 
         Parameters
         ----------
@@ -100,6 +118,8 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         key_added
             If given, write the mean absolute SHAP values (features × targets) to
             ``adata.varm[key_added]`` and the settings to ``adata.uns[key_added]``.
+        input_space
+            ``"log1p"`` (default) or ``"counts"``.
 
         Returns
         -------
@@ -115,15 +135,16 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         cells = self._resolve_indices(indices, adata.n_obs)
         labels = self._background_labels(adata)
         picks = stratified_background(labels, adata.n_obs, n_background, seed)
+        explained, transform = self._explained_in_space(chosen, input_space)
         background = torch.cat(
-            [x for x, _ in self._attribution_inputs(adata, picks, batch_size=len(picks))]
+            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
         )
         was_training = self.module.training
         self.module.eval()
         try:
             result = expected_gradients(
-                self._attribution_function(chosen),
-                self._attribution_inputs(adata, cells, batch_size),
+                explained,
+                self._inputs_in_space(adata, cells, batch_size, transform),
                 background,
                 targets=[names[i] for i in chosen],
                 features=self._attribution_features(adata),
@@ -139,6 +160,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             n_cells=result.n_cells,
             n_background=n_background,
             n_samples=n_samples,
+            input_space=input_space,
         )
         if key_added is not None:
             adata.varm[key_added] = pd.DataFrame(
@@ -151,6 +173,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
                 "n_cells": result.n_cells,
                 "additivity_error": result.additivity_error,
                 "seed": seed,
+                "input_space": input_space,
             }
         if return_explanation:
             return frame, {self._attribution_modality: result.to_explanation()}

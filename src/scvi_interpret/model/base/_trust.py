@@ -30,6 +30,7 @@ class AttributionTrustMixin:
         n_samples: int = 50,
         n_random: int = 5,
         seed: int = 0,
+        input_space: str = "log1p",
     ) -> pd.DataFrame:
         """Test whether the output falls when the most important features are removed.
 
@@ -51,6 +52,9 @@ class AttributionTrustMixin:
             As in :meth:`get_feature_importance`.
         n_random
             Random deletions averaged per k.
+        input_space
+            As in :meth:`get_feature_importance`; deleted features take the background mean
+            in that space.
 
         Returns
         -------
@@ -62,16 +66,18 @@ class AttributionTrustMixin:
             rng = np.random.default_rng(seed)
             indices = np.sort(rng.choice(adata.n_obs, min(n_cells, adata.n_obs), replace=False))
         _, explanation = self.get_feature_importance(
-            adata, indices, [target], n_background, n_samples, seed=seed, return_explanation=True
-        )
+            adata, indices, [target], n_background, n_samples, seed=seed,
+            return_explanation=True, input_space=input_space,
+        )  # fmt: skip
         values = explanation[self._attribution_modality].values[:, :, 0]
         cells = self._resolve_indices(indices, adata.n_obs)
-        ((inputs, extra),) = self._attribution_inputs(adata, cells, batch_size=len(cells))
-        picks = stratified_background(
-            self._background_labels(adata), adata.n_obs, n_background, seed
+        explained, transform = self._explained_in_space(chosen, input_space)
+        ((inputs, extra),) = self._inputs_in_space(adata, cells, len(cells), transform)
+        labels = self._background_labels(adata)
+        picks = stratified_background(labels, adata.n_obs, n_background, seed)
+        background = torch.cat(
+            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
         )
-        background = torch.cat([x for x, _ in self._attribution_inputs(adata, picks, len(picks))])
-        explained = self._attribution_function(chosen)
         self.module.eval()
         return deletion_curve(
             lambda x, **covariates: explained(x, **covariates)[:, 0],
@@ -93,6 +99,9 @@ class AttributionTrustMixin:
         n_samples: int = 50,
         seed: int = 0,
         threshold: float = 0.5,
+        input_space: str = "log1p",
+        min_expressed: float = 0.1,
+        n_top: int = 20,
     ) -> pd.DataFrame:
         """Model-randomisation sanity check (Adebayo et al. 2018).
 
@@ -108,14 +117,23 @@ class AttributionTrustMixin:
             As in :meth:`get_feature_importance`.
         threshold
             Largest Spearman correlation that still passes.
+        input_space
+            As in :meth:`get_feature_importance`.
+        min_expressed
+            Compare only features non-zero in at least this share of the explained cells
+            (the others get ~0 attribution under any model and would inflate the agreement).
+        n_top
+            Size of the top sets compared in ``top_overlap``.
 
         Returns
         -------
         DataFrame per target: ``spearman`` (trained vs randomised mean absolute SHAP values
-        over features) and ``passed`` (``spearman < threshold``).
+        over the expressed features), ``top_overlap`` (Jaccard index of the top ``n_top``)
+        and ``passed`` (``spearman < threshold``).
         """
         kwargs = {"adata": adata, "indices": indices, "target": target,
-                  "n_background": n_background, "n_samples": n_samples, "seed": seed}  # fmt: skip
+                  "n_background": n_background, "n_samples": n_samples, "seed": seed,
+                  "input_space": input_space}  # fmt: skip
         trained = self.get_feature_importance(**kwargs)
         state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         try:
@@ -126,13 +144,25 @@ class AttributionTrustMixin:
             randomised = self.get_feature_importance(**kwargs)
         finally:
             self.module.load_state_dict(state)
+        # features that are (almost) never expressed get ~0 attribution under any model: they
+        # would make any two attributions look alike, so they are left out of the comparison
+        adata_ = self._validate_anndata(adata)
+        cells = self._resolve_indices(indices, adata_.n_obs)
+        expressed = torch.zeros(adata_.n_vars, device=self.device)
+        for x, _ in self._attribution_inputs(adata_, cells, batch_size=256):
+            expressed += (x > 0).sum(0)
+        varying = (expressed / len(cells) >= min_expressed).cpu().numpy()
+        features = np.asarray(self._attribution_features(adata_))[varying]
         rows = []
         for name, group in trained.groupby("target", sort=False):
+            ours = group.set_index("feature").loc[features, "mean_abs_shap"]
             other = randomised[randomised["target"] == name].set_index("feature")
-            ours = group.set_index("feature")["mean_abs_shap"]
-            rho = spearmanr(ours.to_numpy(), other.loc[ours.index, "mean_abs_shap"]).statistic
-            rows.append((name, float(rho), bool(rho < threshold)))
-        return pd.DataFrame(rows, columns=["target", "spearman", "passed"])
+            other = other.loc[features, "mean_abs_shap"]
+            rho = spearmanr(ours.to_numpy(), other.to_numpy()).statistic
+            top_ours, top_other = set(ours.nlargest(n_top).index), set(other.nlargest(n_top).index)
+            overlap = len(top_ours & top_other) / len(top_ours | top_other)
+            rows.append((name, float(rho), float(overlap), bool(rho < threshold)))
+        return pd.DataFrame(rows, columns=["target", "spearman", "top_overlap", "passed"])
 
     def _explained_layers(self) -> torch.nn.Module:
         """The layers between the inputs and the attribution targets (randomised in checks)."""
