@@ -16,7 +16,6 @@ import warnings
 import numpy as np
 import scanpy as sc
 import scvi
-import torch
 
 import scvi_interpret as si
 from _common import (
@@ -57,7 +56,6 @@ def main() -> None:
     parser.add_argument("--n-latent", type=int, default=20)
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(torch.get_num_threads())
 
     adata = si.datasets.pancreas(data_dir())
     sc.pp.highly_variable_genes(

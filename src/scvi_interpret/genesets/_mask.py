@@ -79,7 +79,10 @@ def coverage(
     """
     index = _unique_index(var_names)
     sets = as_gene_sets(gene_sets)
-    matched = _match(index, sets, case_sensitive)
+    return _coverage_table(sets, _match(index, sets, case_sensitive))
+
+
+def _coverage_table(sets: dict[str, list[str]], matched: dict[str, np.ndarray]) -> pd.DataFrame:
     in_set = np.array([len(genes) for genes in sets.values()])
     found = np.array([len(matched[name]) for name in sets])
     return pd.DataFrame(
@@ -134,7 +137,7 @@ def build_mask(
     index = _unique_index(var_names)
     sets = as_gene_sets(gene_sets)
     matched = _match(index, sets, case_sensitive)
-    report = coverage(index, sets, case_sensitive)
+    report = _coverage_table(sets, matched)
     if report["n_genes_found"].sum() == 0:
         raise ValueError(_no_overlap_message(index, sets))
     upper = np.inf if max_genes is None else max_genes

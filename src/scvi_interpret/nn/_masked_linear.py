@@ -12,7 +12,7 @@ class MaskedLinear(nn.Module):
 
     With a hard mask, weights outside the mask never act and are kept at exactly zero. With a
     soft mask, they act but are meant to be penalised (see
-    :func:`~scvi_interpret.nn.soft_threshold_outside_`), so that a program can gain genes.
+    :func:`~scvi_interpret.nn.soft_threshold_`), so that a program can gain genes.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ._figure import finish
-from ._loadings import _heatmap
+from ._loadings import _heatmap, draw_heatmap
 
 
 def traversal_heatmap(
@@ -91,22 +91,11 @@ def archetypes(
     fig, axes = plt.subplots(
         1, panels, figsize=(4 + 3.5 * panels, 0.25 * len(top) + 1.5), squeeze=False
     )
-    limit = float(np.abs(matrix.to_numpy()).max()) or 1.0
-    image = axes[0, 0].imshow(
-        matrix.to_numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit
-    )
-    axes[0, 0].set_xticks(range(len(names)), names, rotation=90)
-    axes[0, 0].set_yticks(range(len(top)), top)
-    axes[0, 0].set_title("Top features (log2 FC vs average cell)")
-    fig.colorbar(image, ax=axes[0, 0], shrink=0.6)
+    draw_heatmap(axes[0, 0], matrix, "Top features vs average cell", "log2 fold change")
     if result.label_association is not None:
-        association = result.label_association
-        image = axes[0, 1].imshow(
-            association.to_numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1
-        )
-        axes[0, 1].set_xticks(range(len(names)), names, rotation=90)
-        axes[0, 1].set_yticks(range(len(association)), association.index)
-        axes[0, 1].set_title("Mean weight per label")
-        fig.colorbar(image, ax=axes[0, 1], shrink=0.6)
+        draw_heatmap(
+            axes[0, 1], result.label_association, "Mean weight per label", "weight",
+            cmap="viridis", limits=(0, 1),
+        )  # fmt: skip
     fig.tight_layout()
     return finish(fig, show, save, return_fig)

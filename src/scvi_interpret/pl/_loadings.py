@@ -11,18 +11,30 @@ from matplotlib.figure import Figure
 from ._figure import finish
 
 
-def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str, cmap: str = "RdBu_r") -> Figure:
+def draw_heatmap(
+    ax, matrix: pd.DataFrame, title: str, cbar_label: str, cmap: str = "RdBu_r", limits=None
+) -> None:
+    """Draw ``matrix`` into ``ax`` with its labels and a colour bar.
+
+    ``limits`` is ``(vmin, vmax)``; default symmetric around 0 (a diverging scale).
+    """
+    if limits is None:
+        limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
+        limits = (-limit, limit)
+    image = ax.imshow(matrix.to_numpy(), aspect="auto", cmap=cmap, vmin=limits[0], vmax=limits[1])
+    ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90)
+    ax.set_yticks(range(matrix.shape[0]), matrix.index)
+    ax.set_title(title)
+    ax.figure.colorbar(image, ax=ax, label=cbar_label, shrink=0.6)
+
+
+def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str) -> Figure:
     import matplotlib.pyplot as plt
 
     height = max(3.0, 0.22 * matrix.shape[0] + 1.2)
     width = max(3.5, 0.45 * matrix.shape[1] + 2.0)
     fig, ax = plt.subplots(figsize=(width, height))
-    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
-    image = ax.imshow(matrix.to_numpy(), aspect="auto", cmap=cmap, vmin=-limit, vmax=limit)
-    ax.set_xticks(range(matrix.shape[1]), matrix.columns, rotation=90)
-    ax.set_yticks(range(matrix.shape[0]), matrix.index)
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=cbar_label, shrink=0.6)
+    draw_heatmap(ax, matrix, title, cbar_label)
     fig.tight_layout()
     return fig
 

@@ -65,7 +65,7 @@ def latent_traversal(
         raise ValueError(f"span must be two quantiles 0 <= low < high <= 1, got {span}.")
     directions = np.ones(latent.shape[1]) if directions is None else np.asarray(directions)
     center = np.median(latent, axis=0)
-    curves: dict[str, list[np.ndarray]] = {m: [] for m in feature_names}
+    steps: dict[str, list[np.ndarray]] = {m: [] for m in feature_names}
     for dim in dims:
         aligned = latent[:, dim] * directions[dim]
         grid = np.linspace(*np.quantile(aligned, [low, high]), n_steps) * directions[dim]
@@ -74,10 +74,11 @@ def latent_traversal(
         with torch.no_grad():
             decoded = decode(torch.as_tensor(points, dtype=torch.float32))
         for modality in feature_names:
-            curves[modality].append(decoded[modality].detach().cpu().numpy())
+            steps[modality].append(decoded[modality].detach().cpu().numpy())
+    curves = {m: np.stack(arrays) for m, arrays in steps.items()}  # (n_dims, n_steps, n_feat)
     frames = []
     for modality, names in feature_names.items():
-        stacked = np.stack(curves[modality])  # (n_dims, n_steps, n_features)
+        stacked = curves[modality]
         logs = np.log2(stacked + pseudocount)
         change = logs - logs[:, :1, :]
         steps = np.diff(logs, axis=1)
@@ -95,7 +96,6 @@ def latent_traversal(
             )
             frame["rank"] = frame["log2_fold_change"].abs().rank(ascending=False, method="first")
             frames.append(frame.sort_values("rank"))
-        curves[modality] = stacked
     table = pd.concat(frames, ignore_index=True)
     table["rank"] = table["rank"].astype(int)
     return table, curves

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,25 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         for x, extra in self._attribution_inputs(adata, cells, batch_size):
             yield transform(x), extra
 
+    def _background(self, adata, n_background: int, seed: int, transform) -> torch.Tensor:
+        """Background inputs (n_background, n_features), stratified by the labels."""
+        picks = stratified_background(
+            self._background_labels(adata), adata.n_obs, n_background, seed
+        )
+        return torch.cat(
+            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
+        )
+
+    @contextmanager
+    def _eval_mode(self):
+        """Run with the module in eval mode (no dropout), then restore its mode."""
+        was_training = self.module.training
+        self.module.eval()
+        try:
+            yield
+        finally:
+            self.module.train(was_training)
+
     # ---------------------------------------------------------------- public
     def get_feature_importance(
         self,
@@ -133,15 +153,9 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         names = self._attribution_targets()
         chosen = resolve_names(target, names, "target")
         cells = self._resolve_indices(indices, adata.n_obs)
-        labels = self._background_labels(adata)
-        picks = stratified_background(labels, adata.n_obs, n_background, seed)
         explained, transform = self._explained_in_space(chosen, input_space)
-        background = torch.cat(
-            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
-        )
-        was_training = self.module.training
-        self.module.eval()
-        try:
+        background = self._background(adata, n_background, seed, transform)
+        with self._eval_mode():
             result = expected_gradients(
                 explained,
                 self._inputs_in_space(adata, cells, batch_size, transform),
@@ -152,8 +166,6 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
                 seed=seed,
                 keep_values=return_explanation,
             )
-        finally:
-            self.module.train(was_training)
         frame = result.to_frame(self._attribution_modality)
         frame.attrs.update(
             additivity_error=result.additivity_error,

@@ -27,6 +27,10 @@ class TrainingPlan(ScviTrainingPlan):
     step-wise logging is asked for, scvi-tools' own logging is used.
     """
 
+    def __init__(self, module, **kwargs):
+        super().__init__(module, **kwargs)
+        self._elbo_sums: dict[str, dict] = {}
+
     def on_train_start(self) -> None:
         """Flush denormal floats to zero while training (restored in :meth:`on_train_end`)."""
         self._flushed_denormals = torch.set_flush_denormal(True)
@@ -53,8 +57,6 @@ class TrainingPlan(ScviTrainingPlan):
         return not (self.use_sync_dist or self.on_step)
 
     def _sums(self, mode: str) -> dict[str, torch.Tensor | float]:
-        if not hasattr(self, "_elbo_sums"):
-            self._elbo_sums: dict[str, dict] = {}
         return self._elbo_sums.setdefault(
             mode,
             {"loss": 0.0, "reconstruction": 0.0, "kl_local": 0.0, "kl_global": 0.0, "n_obs": 0,

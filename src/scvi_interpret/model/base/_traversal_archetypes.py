@@ -46,7 +46,8 @@ class LatentExplorationMixin:
     """Adds :meth:`latent_traversal` and :meth:`get_archetypes` to a latent-variable model.
 
     A model provides ``_latent_names()``, ``_latent_directions()`` (±1 per dimension) and
-    ``_decode(z, adata)`` returning ``{modality: normalised expression}``.
+    ``_decode(z, reference)`` returning ``{modality: normalised expression}`` with the
+    covariates fixed at ``reference`` (from :meth:`_reference_covariates`).
     """
 
     def _latent_names(self) -> list[str]:
@@ -55,7 +56,7 @@ class LatentExplorationMixin:
     def _latent_directions(self) -> np.ndarray:
         return np.ones(len(self._latent_names()))
 
-    def _decode(self, z: torch.Tensor, adata: AnnData) -> dict[str, torch.Tensor]:
+    def _decode(self, z: torch.Tensor, reference: dict) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def _feature_names(self, adata: AnnData) -> dict[str, list[str]]:
@@ -98,8 +99,9 @@ class LatentExplorationMixin:
         names = self._latent_names()
         chosen = resolve_names(dims, names, "dimension")
         latent = self.get_latent_representation(adata)
+        reference = self._reference_covariates(adata)
         table, curves = latent_traversal(
-            lambda z: self._decode(z.to(self.device), adata),
+            lambda z: self._decode(z.to(self.device), reference),
             latent,
             chosen,
             names,
@@ -152,7 +154,8 @@ class LatentExplorationMixin:
         weights = pd.DataFrame(fit.weights, index=adata.obs_names, columns=labels)
         points = np.vstack([fit.archetypes, latent.mean(0, keepdims=True)])
         decoded = self._decode(
-            torch.as_tensor(points, dtype=torch.float32, device=self.device), adata
+            torch.as_tensor(points, dtype=torch.float32, device=self.device),
+            self._reference_covariates(adata),
         )
         frames = []
         for modality, names in self._feature_names(adata).items():
@@ -194,20 +197,32 @@ class LatentExplorationMixin:
         key = registry.get("labels_key")
         return adata.obs[key] if key is not None and key in adata.obs else None
 
-    def _reference_covariates(self, adata: AnnData, n: int) -> dict:
-        """Most frequent batch (and categorical covariates), mean continuous covariates."""
+    def _reference_covariates(self, adata: AnnData) -> dict:
+        """Covariates to decode at: most frequent categories, mean continuous covariates.
+
+        Returns ``{"categorical": [code per categorical covariate, the batch first],
+        "cont_covs": tensor (n_continuous,) or None}``; :meth:`_expand_covariates` turns it
+        into per-point tensors.
+        """
         manager = self.get_anndata_manager(adata, required=True)
         codes = [np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()]
         if REGISTRY_KEYS.CAT_COVS_KEY in manager.data_registry:
             cat = np.asarray(manager.get_from_registry(REGISTRY_KEYS.CAT_COVS_KEY))
             codes += [cat[:, j] for j in range(cat.shape[1])]
-        categorical = [
-            torch.full((n, 1), float(np.bincount(c.astype(int)).argmax()), device=self.device)
-            for c in codes
-        ]
         continuous = None
         if REGISTRY_KEYS.CONT_COVS_KEY in manager.data_registry:
             cont = np.asarray(manager.get_from_registry(REGISTRY_KEYS.CONT_COVS_KEY), dtype=float)
             continuous = torch.as_tensor(cont.mean(0), dtype=torch.float32, device=self.device)
-            continuous = continuous.expand(n, -1)
-        return {"categorical": categorical, "cont_covs": continuous}
+        return {
+            "categorical": [int(np.bincount(c.astype(int)).argmax()) for c in codes],
+            "cont_covs": continuous,
+        }
+
+    def _expand_covariates(self, reference: dict, n: int) -> tuple[list, torch.Tensor | None]:
+        """The reference covariates as tensors for ``n`` points (codes (n, 1), cont (n, k))."""
+        categorical = [
+            torch.full((n, 1), float(code), device=self.device)
+            for code in reference["categorical"]
+        ]
+        continuous = reference["cont_covs"]
+        return categorical, None if continuous is None else continuous.expand(n, -1)

@@ -8,7 +8,7 @@ import torch
 from anndata import AnnData
 from scipy.stats import spearmanr
 
-from scvi_interpret.tl import deletion_curve, stratified_background
+from scvi_interpret.tl import deletion_curve
 
 from ._names import resolve_names
 
@@ -73,22 +73,18 @@ class AttributionTrustMixin:
         cells = self._resolve_indices(indices, adata.n_obs)
         explained, transform = self._explained_in_space(chosen, input_space)
         ((inputs, extra),) = self._inputs_in_space(adata, cells, len(cells), transform)
-        labels = self._background_labels(adata)
-        picks = stratified_background(labels, adata.n_obs, n_background, seed)
-        background = torch.cat(
-            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
-        )
-        self.module.eval()
-        return deletion_curve(
-            lambda x, **covariates: explained(x, **covariates)[:, 0],
-            inputs,
-            values,
-            background.mean(0),
-            ks=ks,
-            n_random=n_random,
-            seed=seed,
-            extra=extra,
-        )
+        background = self._background(adata, n_background, seed, transform)
+        with self._eval_mode():
+            return deletion_curve(
+                lambda x, **covariates: explained(x, **covariates)[:, 0],
+                inputs,
+                values,
+                background.mean(0),
+                ks=ks,
+                n_random=n_random,
+                seed=seed,
+                extra=extra,
+            )
 
     def randomization_check(
         self,

@@ -151,12 +151,10 @@ class LinearVI(
     def _latent_names(self) -> list[str]:
         return self.factor_names
 
-    def _decode(self, z: torch.Tensor, adata: AnnData) -> dict[str, torch.Tensor]:
-        covariates = self._reference_covariates(adata, len(z))
+    def _decode(self, z: torch.Tensor, reference: dict) -> dict[str, torch.Tensor]:
+        categorical, continuous = self._expand_covariates(reference, len(z))
         library = torch.zeros(len(z), 1, device=self.device)
-        generative = self.module.generative(
-            z, library, covariates["categorical"], covariates["cont_covs"]
-        )
+        generative = self.module.generative(z, library, categorical, continuous)
         return {"rna": generative[MODULE_KEYS.PX_KEY].scale}
 
     # targets of get_feature_importance: the latent factors (posterior means)

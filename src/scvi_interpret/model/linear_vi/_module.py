@@ -87,7 +87,7 @@ class LinearVAE(BaseModuleClass):
             )
         if dispersion not in ("gene", "gene-batch"):
             raise ValueError(f"dispersion must be 'gene' or 'gene-batch', not {dispersion!r}.")
-        self.n_input, self.n_latent, self.n_batch = n_input, n_latent, n_batch
+        self.n_input, self.n_latent = n_input, n_latent
         self.gene_likelihood, self.dispersion = gene_likelihood, dispersion
         self.encode_covariates = encode_covariates
         # the batch always has its own offset table, even with one batch: a query can then
@@ -254,7 +254,7 @@ class LinearVAE(BaseModuleClass):
             inference_outputs[MODULE_KEYS.QZ_KEY], generative_outputs[MODULE_KEYS.PZ_KEY]
         ).sum(dim=-1)
         px = generative_outputs[MODULE_KEYS.PX_KEY]
-        if isinstance(px, NegativeBinomial) and not isinstance(px, ZeroInflatedNegativeBinomial):
+        if self.gene_likelihood == "nb":
             # the same value as px.log_prob(x), computed with far fewer gamma functions
             log_likelihood = nb_log_prob(x, px.mu, generative_outputs["theta"])
         else:

@@ -273,22 +273,10 @@ class ProgramVI(LinearVI):
         DataFrame with columns ``gene``, ``weight`` (positive: the gene goes up with the
         program's activity), ``in_prior_mask``; sorted by decreasing ``|weight|``.
         """
-        node = self._node_index(program)
-        with torch.inference_mode():
-            weight = self.module.decoder.loadings()[:, node].detach().cpu().numpy()
-            in_mask = self.module.decoder.factor_loadings.mask[:, node].cpu().numpy()
-        if node >= self.module.n_programs:
-            in_mask = np.zeros_like(in_mask)
-        weight = weight * self.program_directions().iloc[node]
-        keep = np.abs(weight) > threshold
-        table = pd.DataFrame(
-            {
-                "gene": self.adata.var_names[keep],
-                "weight": weight[keep],
-                "in_prior_mask": in_mask[keep],
-            }
-        )
-        return table.sort_values("weight", key=np.abs, ascending=False, ignore_index=True)
+        self._node_index(program)  # a clear error for an unknown name
+        table = self._aligned_weights(threshold)
+        table = table[table["program"] == program]
+        return table.drop(columns="program").reset_index(drop=True)
 
     def gained_genes(self, threshold: float = 1e-3) -> pd.DataFrame:
         """Genes that programs gained outside their prior sets (soft mask).
@@ -303,15 +291,32 @@ class ProgramVI(LinearVI):
         DataFrame with ``program``, ``gene``, ``weight`` (sign-aligned), sorted by decreasing
         ``|weight|``; empty for a hard mask.
         """
-        frames = []
-        for program in self.program_names[: self.module.n_programs]:
-            genes = self.get_program_genes(program, threshold)
-            genes = genes[~genes["in_prior_mask"]].drop(columns="in_prior_mask")
-            frames.append(genes.assign(program=program))
-        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        if table.empty:
-            return pd.DataFrame(columns=["program", "gene", "weight"])
-        table = table[["program", "gene", "weight"]]
+        table = self._aligned_weights(threshold)
+        gained = table[~table["in_prior_mask"] & table["program"].isin(self._prior_programs())]
+        return gained[["program", "gene", "weight"]].reset_index(drop=True)
+
+    def _prior_programs(self) -> list[str]:
+        return self.program_names[: self.module.n_programs]
+
+    @torch.inference_mode()
+    def _aligned_weights(self, threshold: float) -> pd.DataFrame:
+        """Every non-zero decoder weight, sign-aligned, in one pass over the loadings.
+
+        Columns ``program, gene, weight, in_prior_mask``, sorted by decreasing ``|weight|``.
+        """
+        weight = self.module.decoder.loadings().detach().cpu().numpy()
+        in_mask = self.module.decoder.factor_loadings.mask.cpu().numpy().copy()
+        in_mask[:, self.module.unconstrained_nodes().numpy()] = False
+        weight = weight * self.program_directions().to_numpy()
+        genes, nodes = np.nonzero(np.abs(weight) > threshold)
+        table = pd.DataFrame(
+            {
+                "program": np.asarray(self.program_names, dtype=object)[nodes],
+                "gene": self.adata.var_names[genes],
+                "weight": weight[genes, nodes],
+                "in_prior_mask": in_mask[genes, nodes],
+            }
+        )
         return table.sort_values("weight", key=np.abs, ascending=False, ignore_index=True)
 
     def get_program_activity(

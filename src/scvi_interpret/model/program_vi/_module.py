@@ -97,15 +97,16 @@ class ProgramVAE(LinearVAE):
         layer: MaskedLinear = self.decoder.factor_loadings
         weight, mask = layer.weight, layer.mask
         nodes = self.prox_nodes.to(weight.device)
-        unconstrained = self.unconstrained_nodes().to(weight.device) & nodes
-        programs = nodes & ~self.unconstrained_nodes().to(weight.device)
-        if self.soft_mask and soft_mask_l1 > 0 and programs.any():
+        is_unconstrained = self.unconstrained_nodes().to(weight.device)
+        unconstrained, programs = nodes & is_unconstrained, nodes & ~is_unconstrained
+        soft = self.soft_mask and soft_mask_l1 > 0 and bool(programs.any())
+        sparse_new = unconstrained_l1 > 0 and bool(unconstrained.any())
+        step = step_sizes.everywhere(weight) if soft or sparse_new else None
+        if soft:
             outside = ~mask & programs[None, :]
-            step = step_sizes.everywhere(weight)
             soft_threshold_(weight, outside, step * (soft_mask_l1 * scale))
-        if unconstrained_l1 > 0 and unconstrained.any():
+        if sparse_new:
             columns = unconstrained[None, :].expand_as(weight)
-            step = step_sizes.everywhere(weight)
             soft_threshold_(weight, columns, step * (unconstrained_l1 * scale))
         if group_lasso > 0 and programs.any():
             # one step per program: the mean over its own genes, whatever the soft mask lets in
