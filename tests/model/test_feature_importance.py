@@ -14,7 +14,7 @@ def test_planted_genes_drive_their_program(program_model):
         indices=cells, target=["PROG_A", "PROG_B"], n_background=64, n_samples=64
     )
     assert list(table.columns) == [
-        "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank",
+        "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank", "modality_rank",
     ]  # fmt: skip
     assert set(table["modality"]) == {"rna"} and len(table) == 2 * adata.n_vars
     assert table.attrs["additivity_error"] < 0.1

@@ -133,10 +133,16 @@ def test_to_frame_is_tidy_and_ranked():
     )
     frame = attribution.to_frame("rna")
     assert list(frame.columns) == [
-        "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank",
+        "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank", "modality_rank",
     ]  # fmt: skip
     assert frame["feature"].tolist() == ["g2", "g3", "g1", "g3", "g2", "g1"]
     assert frame["rank"].tolist() == [1, 2, 3, 1, 2, 3]
+    # one modality per feature: ranks within the target's features of each modality
+    mixed = attribution.to_frame(["rna", "protein", "protein"])
+    assert mixed["modality"].tolist() == ["protein", "protein", "rna"] * 2
+    assert mixed["modality_rank"].tolist() == [1, 2, 1, 1, 2, 1]
+    with pytest.raises(ValueError, match="modality names"):
+        attribution.to_frame(["rna"])
     with pytest.raises(ValueError, match="keep_values"):
         attribution.to_explanation()
 

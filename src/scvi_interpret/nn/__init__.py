@@ -1,6 +1,7 @@
 """Torch layers shared by the modules of scvi-interpret."""
 
 from ._covariate_offsets import CovariateOffsets
+from ._experts import drop_modalities, product_of_experts
 from ._freeze import train_only_beyond
 from ._likelihoods import nb_log_prob
 from ._linear_decoder import LinearDecoder
@@ -12,8 +13,10 @@ __all__ = [
     "LinearDecoder",
     "MaskedLinear",
     "StepSizes",
+    "drop_modalities",
     "group_soft_threshold_",
     "nb_log_prob",
+    "product_of_experts",
     "soft_threshold_",
     "train_only_beyond",
 ]

@@ -1,4 +1,4 @@
-"""Pure algorithms on model outputs (attribution, traversal and archetypes follow)."""
+"""Pure algorithms on model outputs: attribution, calibration, traversal, archetypes."""
 
 from ._archetypes import ArchetypeFit, archetypal_analysis
 from ._attribution import (
@@ -8,6 +8,7 @@ from ._attribution import (
     modality_share,
     stratified_background,
 )
+from ._calibration import expected_calibration_error, fit_temperature
 from ._differential import differential_activity, posterior_fdr_calls
 from ._loadings import group_means, top_features
 from ._traversal import latent_traversal
@@ -19,7 +20,9 @@ __all__ = [
     "archetypal_analysis",
     "deletion_curve",
     "differential_activity",
+    "expected_calibration_error",
     "expected_gradients",
+    "fit_temperature",
     "group_means",
     "latent_traversal",
     "linear_shap",

@@ -32,14 +32,23 @@ class FeatureAttribution:
         relative to the mean ``|f(x) - base value|``: 0 is exact.
     n_cells
         Number of explained cells.
+    median_additivity_error
+        Median over cells and targets of ``|sum_features(shap) - (f(x) - base value)|`` /
+        ``|f(x) - base value|``.
+    n_cells_per_target
+        With one target per cell (``target_key``): how many cells explained each target,
+        shape (n_targets,); the means are over those cells. Otherwise ``None``.
     values
-        Per-cell SHAP values, shape (n_cells, n_targets, n_features), if kept.
+        Per-cell SHAP values, shape (n_cells, n_targets, n_features), if kept; with one
+        target per cell, (n_cells, 1, n_features).
     data
         The explained inputs, shape (n_cells, n_features), if ``values`` were kept.
     outputs
-        f(x) of the explained cells, shape (n_cells, n_targets), if ``values`` were kept.
+        f(x) of the explained cells, shape (n_cells, n_targets) (or (n_cells, 1)), if kept.
     base_values
-        Each cell's base value, shape (n_cells, n_targets), if ``values`` were kept.
+        Each cell's base value, same shape as ``outputs``, if kept.
+    cell_targets
+        With one target per cell and kept values: each cell's target name, (n_cells,).
     """
 
     targets: list[str]
@@ -49,39 +58,47 @@ class FeatureAttribution:
     expected_value: np.ndarray
     additivity_error: float
     n_cells: int
+    median_additivity_error: float = float("nan")
+    n_cells_per_target: np.ndarray | None = None
     values: np.ndarray | None = None
     data: np.ndarray | None = None
     outputs: np.ndarray | None = None
     base_values: np.ndarray | None = None
+    cell_targets: np.ndarray | None = None
 
-    def to_frame(self, modality: str) -> pd.DataFrame:
+    def to_frame(self, modality: str | Sequence[str]) -> pd.DataFrame:
         """Tidy table: one row per (target, feature) with the DESIGN.md columns.
 
         Parameters
         ----------
         modality
-            Name written in the ``modality`` column.
+            Name written in the ``modality`` column, or one name per feature.
 
         Returns
         -------
         DataFrame with ``target, modality, feature, mean_shap, mean_abs_shap, rank`` (rank 1 =
-        largest mean absolute SHAP value within the target), sorted by target then rank.
+        largest mean absolute SHAP value within the target) and ``modality_rank`` (the same
+        within the target's features of one modality), sorted by target then rank.
         """
         n_targets, n_features = self.mean_shap.shape
+        modalities = [modality] * n_features if isinstance(modality, str) else list(modality)
+        if len(modalities) != n_features:
+            raise ValueError(f"{len(modalities)} modality names for {n_features} features.")
         frame = pd.DataFrame(
             {
                 "target": np.repeat(self.targets, n_features),
-                "modality": modality,
+                "modality": np.tile(modalities, n_targets),
                 "feature": np.tile(self.features, n_targets),
                 "mean_shap": self.mean_shap.ravel(),
                 "mean_abs_shap": self.mean_abs_shap.ravel(),
             }
         )
-        frame["rank"] = (
-            frame.groupby("target", sort=False)["mean_abs_shap"]
-            .rank(ascending=False, method="first")
-            .astype(int)
-        )
+        for column, keys in (("rank", ["target"]), ("modality_rank", ["target", "modality"])):
+            frame[column] = (
+                frame.groupby(keys, sort=False)["mean_abs_shap"]
+                .rank(ascending=False, method="first")
+                .astype(int)
+            )
         order = {t: i for i, t in enumerate(self.targets)}
         frame["_order"] = frame["target"].map(order)
         return frame.sort_values(["_order", "rank"]).drop(columns="_order").reset_index(drop=True)
@@ -96,6 +113,14 @@ class FeatureAttribution:
             raise ValueError("Per-cell values were not kept; compute with keep_values=True.")
         import shap
 
+        if self.cell_targets is not None:  # one target per cell: a single-output explanation
+            return shap.Explanation(
+                values=self.values[:, 0, :],
+                base_values=self.base_values[:, 0],
+                data=self.data,
+                feature_names=list(self.features),
+                display_data=None,
+            )
         return shap.Explanation(
             values=np.transpose(self.values, (0, 2, 1)),
             base_values=self.base_values,
@@ -172,17 +197,20 @@ def expected_gradients(
     batch_size: int = 64,
     seed: int = 0,
     keep_values: bool = False,
+    target_key: str | None = None,
 ) -> FeatureAttribution:
     r"""SHAP values by expected gradients, the estimator behind ``shap.GradientExplainer``.
 
     For a cell :math:`x`, baselines :math:`x'` from the background (each background cell used
-    equally often, so ``n_samples`` equal to the background size uses each once) and
-    :math:`\alpha \sim U(0, 1)`:
-    :math:`\phi_j = E[(x_j - x'_j)\, \partial_j f(x' + \alpha (x - x'))]`, estimated with
-    ``n_samples`` draws per cell (the :math:`\alpha` stratified over ``n_samples`` equal
-    slices of [0, 1), which keeps the estimate unbiased and lowers its variance), for every
-    target at once. The values sum to
-    :math:`f(x) - E[f(x')]` up to Monte-Carlo error, reported as ``additivity_error``. The
+    equally often) and :math:`\alpha \sim U(0, 1)`:
+    :math:`\phi_j = E[(x_j - x'_j)\, \partial_j f(x' + \alpha (x - x'))]`, for every target
+    at once, with ``n_samples`` gradient evaluations per cell. When ``n_samples`` is a
+    multiple :math:`k > 1` of the background size, every background cell's path is
+    integrated at the :math:`k` Gauss–Legendre nodes (the expectation over baselines is then
+    exact and only the quadrature errs, which falls fast with :math:`k` for smooth outputs);
+    otherwise the :math:`\alpha` are stratified over ``n_samples`` equal slices of [0, 1)
+    (unbiased, lower variance than uniform draws). The values sum to
+    :math:`f(x) - E[f(x')]` up to that error, reported as ``additivity_error``. The
     per-cell keyword tensors (covariates such as the batch) are held at the explained cell's
     values along the whole path and in :math:`E[f(x')]`, so only the features are attributed.
     Cells are streamed: only the sums over cells are kept unless ``keep_values``.
@@ -201,13 +229,18 @@ def expected_gradients(
     targets, features
         Names of the outputs and inputs.
     n_samples
-        Baseline/α draws per cell.
+        Gradient evaluations per cell (baseline × path position pairs).
     batch_size
         Cells per minibatch when ``inputs`` is a tensor.
     seed
         Random seed of the draws.
     keep_values
         Also return per-cell values (memory n_cells × n_targets × n_features).
+    target_key
+        If given, each minibatch's ``extra[target_key]`` (integer tensor (n_cells,)) names the
+        one output to explain for each cell (e.g. its predicted class): one gradient pass
+        instead of one per target; the means per target are over the cells that explain it.
+        The key is not passed to ``fn``.
 
     Returns
     -------
@@ -223,39 +256,65 @@ def expected_gradients(
     sums = torch.zeros(n_targets, n_features, dtype=torch.float64, device=device)
     abs_sums = torch.zeros_like(sums)
     base_sum = torch.zeros(n_targets, dtype=torch.float64, device=device)
-    error_sum, gap_sum, n_cells = 0.0, 0.0, 0
-    kept: dict[str, list[np.ndarray]] = {"values": [], "data": [], "outputs": [], "base": []}
+    per_target = torch.zeros(n_targets, dtype=torch.float64, device=device)
+    error_sum, gap_sum, n_cells, relative_errors = 0.0, 0.0, 0, []
+    kept: dict[str, list[np.ndarray]] = {
+        "values": [], "data": [], "outputs": [], "base": [], "targets": []
+    }  # fmt: skip
     for x, extra in inputs:
         x = x.to(device)
-        phi = _expected_gradients_batch(fn, x, extra, background, n_samples, generator)
+        extra = dict(extra)
+        chosen = None if target_key is None else extra.pop(target_key).to(device).long()
+        phi = _expected_gradients_batch(fn, x, extra, background, n_samples, generator, chosen)
         with torch.no_grad():
             output = fn(x, **extra)
             base = _base_values(fn, background, extra, len(x))
+        if chosen is not None:
+            output, base = output.gather(1, chosen[:, None]), base.gather(1, chosen[:, None])
         gap = output - base
-        error_sum += float((phi.sum(-1) - gap).abs().sum())
+        error = (phi.sum(-1) - gap).abs()
+        error_sum += float(error.sum())
         gap_sum += float(gap.abs().sum())
-        sums += phi.sum(0).double()
-        abs_sums += phi.abs().sum(0).double()
-        base_sum += base.sum(0).double()
+        relative_errors.append((error / gap.abs().clamp(min=1e-12)).flatten().cpu())
+        if chosen is None:
+            sums += phi.sum(0).double()
+            abs_sums += phi.abs().sum(0).double()
+            base_sum += base.sum(0).double()
+        else:
+            sums.index_add_(0, chosen, phi[:, 0].double())
+            abs_sums.index_add_(0, chosen, phi[:, 0].abs().double())
+            base_sum.index_add_(0, chosen, base[:, 0].double())
+            per_target.index_add_(0, chosen, torch.ones_like(chosen, dtype=torch.float64))
         n_cells += len(x)
         if keep_values:
-            for key, value in zip(kept, (phi, x, output, base), strict=True):
+            for key, value in zip(kept, (phi, x, output, base), strict=False):
                 kept[key].append(value.cpu().numpy())
+            if chosen is not None:
+                kept["targets"].append(np.asarray(targets)[chosen.cpu().numpy()])
     if n_cells == 0:
         raise ValueError("No cells to explain.")
-    stacked = {key: np.concatenate(parts) if keep_values else None for key, parts in kept.items()}
+    stacked = {
+        key: np.concatenate(parts) if keep_values and parts else None
+        for key, parts in kept.items()
+    }
+    counts = (
+        torch.full_like(per_target, n_cells) if target_key is None else per_target.clamp(min=1)
+    )
     return FeatureAttribution(
         targets=list(targets),
         features=list(features),
-        mean_shap=(sums / n_cells).cpu().numpy(),
-        mean_abs_shap=(abs_sums / n_cells).cpu().numpy(),
-        expected_value=(base_sum / n_cells).cpu().numpy(),
+        mean_shap=(sums / counts[:, None]).cpu().numpy(),
+        mean_abs_shap=(abs_sums / counts[:, None]).cpu().numpy(),
+        expected_value=(base_sum / counts).cpu().numpy(),
         additivity_error=error_sum / max(gap_sum, 1e-12),
         n_cells=n_cells,
+        median_additivity_error=float(torch.cat(relative_errors).median()),
+        n_cells_per_target=None if target_key is None else per_target.cpu().numpy().astype(int),
         values=stacked["values"],
         data=stacked["data"],
         outputs=stacked["outputs"],
         base_values=stacked["base"],
+        cell_targets=stacked["targets"],
     )
 
 
@@ -270,9 +329,18 @@ def _base_values(fn, background: torch.Tensor, extra: dict, n_cells: int) -> tor
 
 
 def _expected_gradients_batch(
-    fn, x: torch.Tensor, extra: dict, background: torch.Tensor, n_samples: int, generator
+    fn,
+    x: torch.Tensor,
+    extra: dict,
+    background: torch.Tensor,
+    n_samples: int,
+    generator,
+    chosen: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """SHAP values of one minibatch, shape (n_cells, n_targets, n_features)."""
+    """SHAP values of one minibatch, shape (n_cells, n_targets, n_features).
+
+    With ``chosen`` (one output index per cell), shape (n_cells, 1, n_features).
+    """
     n_cells, n_features = x.shape
     # balanced baselines: every background cell is used equally often (±1) for each cell, so
     # the baseline average matches the background's; the order is random per cell
@@ -280,17 +348,29 @@ def _expected_gradients_batch(
     cycles = -(-n_samples // n_background)
     shuffled = torch.argsort(torch.rand(n_cells, cycles, n_background, generator=generator), -1)
     picks = shuffled.reshape(n_cells, -1)[:, :n_samples]
-    # stratified path positions: one alpha in each of n_samples equal slices of [0, 1), in
-    # random order; unbiased like uniform draws, with far less variance along the path
+    # path positions. When every background cell is used the same number of times (n_samples
+    # a multiple k > 1 of the background size), each one's path is integrated at the k
+    # Gauss-Legendre nodes of [0, 1] (cycle c uses node c, weighted). Otherwise one alpha in
+    # each of n_samples equal slices, in random order (unbiased, lower variance than uniform).
     jitter = torch.rand(n_cells, n_samples, generator=generator)
-    order = torch.argsort(torch.rand(n_cells, n_samples, generator=generator), dim=1)
-    alpha = ((order + jitter) / n_samples).unsqueeze(-1).to(x.device, x.dtype)
+    weights = None
+    if cycles > 1 and n_samples == cycles * n_background:
+        nodes, node_weights = np.polynomial.legendre.leggauss(cycles)
+        slices = torch.arange(n_samples) // n_background
+        alpha = torch.as_tensor((nodes + 1) / 2, dtype=torch.float32)[slices].expand(n_cells, -1)
+        weights = torch.as_tensor(node_weights / 2 * cycles, dtype=x.dtype)[slices].to(x.device)
+    else:
+        order = torch.argsort(torch.rand(n_cells, n_samples, generator=generator), dim=1)
+        alpha = (order + jitter) / n_samples
+    alpha = alpha.unsqueeze(-1).to(x.device, x.dtype)
     baselines = background[picks.to(background.device)]  # (n_cells, n_samples, n_features)
     delta = x[:, None, :] - baselines
     points = (baselines + alpha * delta).reshape(-1, n_features).requires_grad_(True)
     repeated = {k: v.repeat_interleave(n_samples, dim=0) for k, v in extra.items()}
     with torch.enable_grad():
         outputs = fn(points, **repeated)  # (n_cells * n_samples, n_targets)
+        if chosen is not None:
+            outputs = outputs.gather(1, chosen.repeat_interleave(n_samples)[:, None])
         n_targets = outputs.shape[1]
         chunk = max(1, _MAX_GRADIENT_ELEMENTS // max(1, points.numel()))
         phi = torch.empty(n_cells, n_targets, n_features, dtype=x.dtype, device=x.device)
@@ -302,6 +382,8 @@ def _expected_gradients_batch(
                 outputs, points, grad_outputs=seeds, is_grads_batched=True, retain_graph=True
             )
             grads = grads.reshape(stop - start, n_cells, n_samples, n_features)
+            if weights is not None:
+                grads = grads * weights[None, None, :, None]
             phi[:, start:stop] = (grads * delta[None]).mean(2).permute(1, 0, 2)
     return phi.detach()
 

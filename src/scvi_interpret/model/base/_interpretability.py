@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -11,13 +12,50 @@ import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
-from scvi_interpret.tl import expected_gradients, stratified_background
+from scvi_interpret.tl import expected_gradients, modality_share, stratified_background
 
 from ._names import resolve_names
 from ._traversal_archetypes import LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 
 INPUT_SPACES = ("log1p", "counts")
+PER_CELL_TARGET = "target_index"
+
+
+@dataclass
+class AttributionPlan:
+    """What one attribution call explains, and on which inputs.
+
+    Attributes
+    ----------
+    targets
+        Names of the explained function's outputs.
+    function
+        Differentiable map from inputs (n_cells, n_features), in the chosen input space, plus
+        per-cell keyword tensors, to outputs (n_cells, n_targets).
+    inputs
+        ``inputs(adata, cells, batch_size)`` yields ``(x, extra)`` minibatches in that space;
+        ``extra`` holds the per-cell keyword tensors of ``function`` (and, when
+        ``per_cell_target``, the output to explain for each cell under ``"target_index"``).
+    features
+        Name of each input column.
+    modalities
+        Modality of each input column.
+    per_cell_target
+        Each cell explains one output, its own (e.g. its predicted class).
+    """
+
+    targets: list[str]
+    function: Callable[..., torch.Tensor]
+    inputs: Callable[[AnnData, np.ndarray, int], Iterator[tuple[torch.Tensor, dict]]]
+    features: list[str]
+    modalities: list[str]
+    per_cell_target: bool = False
+
+    def modality_columns(self) -> dict[str, np.ndarray]:
+        """Modality -> positions of its columns in the inputs."""
+        modalities = np.asarray(self.modalities)
+        return {m: np.flatnonzero(modalities == m) for m in dict.fromkeys(self.modalities)}
 
 
 class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
@@ -27,11 +65,10 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
     :meth:`randomization_check` come from :class:`AttributionTrustMixin`,
     :meth:`latent_traversal` and :meth:`get_archetypes` from :class:`LatentExplorationMixin`.
 
-    A model provides ``_attribution_targets()`` (names of what can be explained),
-    ``_attribution_function(targets)`` (a differentiable map from the inputs the model reads
-    to those targets) and, for models that read several modalities, overrides
-    ``_attribution_inputs``. The estimation itself is
-    :func:`scvi_interpret.tl.expected_gradients`.
+    A single-modality model provides ``_attribution_targets()`` (names of what can be
+    explained) and ``_attribution_function(targets)`` (a differentiable map from the counts the
+    model reads to those targets); a multimodal model overrides :meth:`_attribution_plan`.
+    The estimation itself is :func:`scvi_interpret.tl.expected_gradients`.
     """
 
     _attribution_modality = "rna"
@@ -55,30 +92,77 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
                 extra["cont_covs"] = cont.to(self.device)
             yield tensors[REGISTRY_KEYS.X_KEY].to(self.device), extra
 
-    def _attribution_features(self, adata: AnnData) -> list[str]:
-        return list(adata.var_names)
-
-    def _explained_in_space(self, targets: list[int], input_space: str):
-        """The explained function and an input transform for the chosen input space."""
-        if input_space not in INPUT_SPACES:
-            raise ValueError(f"input_space must be one of {INPUT_SPACES}, not {input_space!r}.")
-        explained = self._attribution_function(targets)
+    def _attribution_plan(
+        self,
+        adata: AnnData,
+        target: str | Sequence[str] | None,
+        modalities: str | Sequence[str] | None,
+        input_space: str,
+        output: str | None = None,
+    ) -> AttributionPlan:
+        """The plan of a single-modality model: its targets on its genes."""
+        check_input_space(input_space)
+        if output is not None:
+            raise ValueError(
+                f"output={output!r}: this model's targets have one output (the posterior "
+                "mean); leave output=None."
+            )
+        modality = self._attribution_modality
+        check_modalities(modalities, [modality])
+        names = self._attribution_targets()
+        chosen = resolve_names(target, names, "target")
+        explained = self._attribution_function(chosen)
+        features = list(adata.var_names)
         if input_space == "counts":
-            return explained, lambda x: x
-        return (lambda z, **covariates: explained(torch.expm1(z), **covariates)), torch.log1p
+            function, transform = explained, (lambda x: x)
+        else:
 
-    def _inputs_in_space(self, adata, cells, batch_size, transform):
-        for x, extra in self._attribution_inputs(adata, cells, batch_size):
-            yield transform(x), extra
+            def function(log_counts, **covariates):
+                return explained(torch.expm1(log_counts), **covariates)
 
-    def _background(self, adata, n_background: int, seed: int, transform) -> torch.Tensor:
+            transform = torch.log1p
+
+        def inputs(adata_, cells, batch_size):
+            for x, extra in self._attribution_inputs(adata_, cells, batch_size):
+                yield transform(x), extra
+
+        return AttributionPlan([names[i] for i in chosen], function, inputs, features,
+                               [modality] * len(features))  # fmt: skip
+
+    def _background_pool(self, adata: AnnData) -> np.ndarray:
+        """Cells the background is drawn from (all by default)."""
+        return np.arange(adata.n_obs)
+
+    def _background(
+        self, adata: AnnData, plan: AttributionPlan, n_background: int, seed: int
+    ) -> torch.Tensor:
         """Background inputs (n_background, n_features), stratified by the labels."""
+        pool = self._background_pool(adata)
+        labels = self._background_labels(adata)
         picks = stratified_background(
-            self._background_labels(adata), adata.n_obs, n_background, seed
+            None if labels is None else labels[pool], len(pool), n_background, seed
         )
-        return torch.cat(
-            [x for x, _ in self._inputs_in_space(adata, picks, len(picks), transform)]
-        )
+        return torch.cat([x for x, _ in plan.inputs(adata, pool[picks], len(picks))])
+
+    def _attribute(
+        self, adata, cells, plan: AttributionPlan, n_background, n_samples, batch_size, seed,
+        keep_values,
+    ):  # fmt: skip
+        """Run expected gradients for a plan; returns the result and the background."""
+        background = self._background(adata, plan, n_background, seed)
+        with self._eval_mode():
+            result = expected_gradients(
+                plan.function,
+                plan.inputs(adata, cells, batch_size),
+                background,
+                targets=plan.targets,
+                features=plan.features,
+                n_samples=n_samples,
+                seed=seed,
+                keep_values=keep_values,
+                target_key=PER_CELL_TARGET if plan.per_cell_target else None,
+            )
+        return result, background
 
     @contextmanager
     def _eval_mode(self):
@@ -96,23 +180,26 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         adata: AnnData | None = None,
         indices: Sequence[int] | None = None,
         target: str | Sequence[str] | None = None,
-        n_background: int = 50,
-        n_samples: int = 50,
+        modalities: str | Sequence[str] | None = None,
+        n_background: int = 20,
+        n_samples: int = 120,
         batch_size: int = 64,
         seed: int = 0,
         return_explanation: bool = False,
         key_added: str | None = None,
         input_space: str = "log1p",
+        output: str | None = None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, dict]:
         """SHAP values of the model's targets on its input features, per modality.
 
         Expected gradients (the estimator of ``shap.GradientExplainer``), computed in torch on
         the model's device, batched, for all targets at once; global importance is summed while
-        streaming over minibatches. Inputs are attributed in the space the encoder reads,
+        streaming over minibatches. Inputs are attributed in the space the encoders read,
         ``log1p`` of the registered counts (``input_space="counts"`` attributes the raw counts
-        instead: there the values grow with a gene's count range and, on real data, resemble
-        those of a randomly initialised encoder, see :meth:`randomization_check`). Covariates
-        such as the batch are held at each cell's own value, so they are not attributed.
+        instead: there the values grow with a feature's count range and, on real data,
+        resemble those of a randomly initialised encoder, see :meth:`randomization_check`).
+        Covariates such as the batch are held at each cell's own value, so they are not
+        attributed.
 
         Parameters
         ----------
@@ -122,12 +209,15 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             Subset of cells of ``adata`` to explain; default all.
         target
             Name(s) of the targets; default all (see the model's class for what they are).
+        modalities
+            Modalities whose features are attributed; default all the model reads.
         n_background
             Background cells, drawn from ``adata`` stratified by the registered labels.
         n_samples
-            Baseline/path draws per cell; equal to ``n_background`` (the default) uses every
-            background cell once per cell. More: smaller Monte-Carlo error, reported in
-            ``frame.attrs["additivity_error"]``.
+            Gradient evaluations per cell. A multiple ``k`` of ``n_background`` (default
+            ``6 × 20``) follows the path from each background cell at the ``k`` Gauss–Legendre
+            nodes; otherwise paths and positions are drawn at random (stratified). The
+            error of either shows in ``frame.attrs["additivity_error"]``.
         batch_size
             Cells per minibatch.
         seed
@@ -137,59 +227,74 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             (cells × features × targets; memory grows with the cells: subset with ``indices``).
         key_added
             If given, write the mean absolute SHAP values (features × targets) to
-            ``adata.varm[key_added]`` and the settings to ``adata.uns[key_added]``.
+            ``.varm[key_added]`` (of each modality's AnnData for a MuData) and the settings to
+            ``.uns[key_added]``.
         input_space
             ``"log1p"`` (default) or ``"counts"``.
+        output
+            Which output of a target is explained, for models whose targets have several
+            (MultimodalClassifier: ``"log_odds"`` or ``"probability"`` of a class); ``None``
+            for the default.
 
         Returns
         -------
         Tidy DataFrame, one row per (target, modality, feature), with ``target, modality,
-        feature, mean_shap, mean_abs_shap, rank``, sorted by target then rank.
+        feature, mean_shap, mean_abs_shap, rank`` (over all features of the target) and
+        ``modality_rank`` (within its modality), sorted by target then rank.
         ``frame.attrs`` holds ``additivity_error`` (relative mean gap between the sum of the
-        SHAP values and output minus base value), ``n_cells``, ``n_background``,
-        ``n_samples``. With ``return_explanation``, a tuple ``(frame, explanations)``.
+        SHAP values and output minus base value), ``median_additivity_error`` (median over
+        cells of the relative gap), ``n_cells``, ``n_background``, ``n_samples`` and
+        ``modality_share`` (``{target: {modality: share}}``: the share of each target's mean
+        absolute SHAP value that comes from each modality; as a table:
+        :func:`scvi_interpret.tl.modality_share`). With ``return_explanation``, a tuple
+        ``(frame, explanations)``.
         """
         adata = self._validate_anndata(adata)
-        names = self._attribution_targets()
-        chosen = resolve_names(target, names, "target")
+        plan = self._attribution_plan(adata, target, modalities, input_space, output)
         cells = self._resolve_indices(indices, adata.n_obs)
-        explained, transform = self._explained_in_space(chosen, input_space)
-        background = self._background(adata, n_background, seed, transform)
-        with self._eval_mode():
-            result = expected_gradients(
-                explained,
-                self._inputs_in_space(adata, cells, batch_size, transform),
-                background,
-                targets=[names[i] for i in chosen],
-                features=self._attribution_features(adata),
-                n_samples=n_samples,
-                seed=seed,
-                keep_values=return_explanation,
+        result, _ = self._attribute(adata, cells, plan, n_background, n_samples, batch_size,
+                                    seed, return_explanation)  # fmt: skip
+        frame = result.to_frame(plan.modalities)
+        settings = {
+            "method": "expected_gradients",
+            "n_background": n_background,
+            "n_samples": n_samples,
+            "n_cells": result.n_cells,
+            "additivity_error": result.additivity_error,
+            "median_additivity_error": result.median_additivity_error,
+            "seed": seed,
+            "input_space": input_space,
+            "output": output,
+        }
+        frame.attrs.update(settings)
+        # a nested dict, not a DataFrame: pandas compares attrs when concatenating frames
+        frame.attrs["modality_share"] = modality_share(frame).to_dict(orient="index")
+        if result.n_cells_per_target is not None:
+            frame.attrs["n_cells_per_target"] = dict(
+                zip(result.targets, result.n_cells_per_target.tolist(), strict=True)
             )
-        frame = result.to_frame(self._attribution_modality)
-        frame.attrs.update(
-            additivity_error=result.additivity_error,
-            n_cells=result.n_cells,
-            n_background=n_background,
-            n_samples=n_samples,
-            input_space=input_space,
-        )
         if key_added is not None:
-            adata.varm[key_added] = pd.DataFrame(
-                result.mean_abs_shap.T, index=adata.var_names, columns=result.targets
-            )
-            adata.uns[key_added] = {
-                "method": "expected_gradients",
-                "n_background": n_background,
-                "n_samples": n_samples,
-                "n_cells": result.n_cells,
-                "additivity_error": result.additivity_error,
-                "seed": seed,
-                "input_space": input_space,
-            }
+            self._write_importance(adata, plan, result, key_added, settings)
         if return_explanation:
-            return frame, {self._attribution_modality: result.to_explanation()}
+            explanation = result.to_explanation()
+            return frame, {m: explanation[:, columns] for m, columns in
+                           plan.modality_columns().items()}  # fmt: skip
         return frame
+
+    def _write_importance(self, adata, plan: AttributionPlan, result, key: str, settings: dict):
+        """Mean absolute SHAP values to ``.varm[key]`` (per modality) and settings to ``.uns``."""
+        for modality, columns in plan.modality_columns().items():
+            table = pd.DataFrame(
+                result.mean_abs_shap[:, columns].T,
+                index=[plan.features[c] for c in columns],
+                columns=result.targets,
+            )
+            holder = self._modality_adata(adata, modality)
+            holder.varm[key] = table.reindex(holder.var_names).fillna(0.0)
+        adata.uns[key] = settings
+
+    def _modality_adata(self, adata, modality: str) -> AnnData:
+        return adata
 
     # --------------------------------------------------------------- checks
     @staticmethod
@@ -216,3 +321,23 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             return None
         labels = np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
         return labels if len(np.unique(labels)) > 1 else None
+
+
+def check_input_space(input_space: str) -> None:
+    """Raise unless ``input_space`` is one of :data:`INPUT_SPACES`."""
+    if input_space not in INPUT_SPACES:
+        raise ValueError(f"input_space must be one of {INPUT_SPACES}, not {input_space!r}.")
+
+
+def check_modalities(modalities: str | Sequence[str] | None, available: list[str]) -> list[str]:
+    """The asked modalities (all when ``None``), raising for one the model does not read."""
+    if modalities is None:
+        return list(available)
+    asked = [modalities] if isinstance(modalities, str) else list(modalities)
+    unknown = [m for m in asked if m not in available]
+    if unknown or not asked:
+        raise KeyError(
+            f"modalities {unknown or asked} are not modalities of this model; it reads "
+            f"{available}."
+        )
+    return list(dict.fromkeys(asked))

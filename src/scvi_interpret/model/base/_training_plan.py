@@ -22,7 +22,8 @@ class TrainingPlan(ScviTrainingPlan):
     ``train_loss``, ``kl_weight``,
     ``elbo_{mode}``, ``reconstruction_loss_{mode}``, ``kl_local_{mode}`` and
     ``kl_global_{mode}`` (``mode``: ``train`` or ``validation``) with the same values as
-    scvi-tools (per-observation means; the global KL averaged over minibatches), so
+    scvi-tools (per-observation means; the global KL averaged over minibatches), and
+    ``classification_loss_{mode}`` (mean over minibatches) for modules that report one, so
     ``model.history`` and early stopping read as usual. Under a distributed strategy, or when
     step-wise logging is asked for, scvi-tools' own logging is used.
     """
@@ -85,6 +86,10 @@ class TrainingPlan(ScviTrainingPlan):
         sums["kl_global"] += torch.as_tensor(loss_output.kl_global_sum).detach()
         sums["n_obs"] += loss_output.n_obs_minibatch
         sums["n"] += 1
+        if loss_output.classification_loss is not None:
+            sums["classification"] = (
+                sums.get("classification", 0.0) + loss_output.classification_loss.detach()
+            )
 
     def _log_epoch(self, mode: str) -> None:
         sums = self._sums(mode)
@@ -99,16 +104,17 @@ class TrainingPlan(ScviTrainingPlan):
             self.log("train_loss", sums["loss"] / sums["n"], on_epoch=True, prog_bar=True)
             if "kl_weight" in self.loss_kwargs:
                 self.log("kl_weight", float(self.kl_weight), on_epoch=True)
-        self.log_dict(
-            {
-                f"elbo_{mode}": reconstruction + kl_local + kl_global / n_total,
-                f"reconstruction_loss_{mode}": reconstruction,
-                f"kl_local_{mode}": kl_local,
-                f"kl_global_{mode}": kl_global,
-            },
-            on_step=False,
-            on_epoch=True,
-        )
+        metrics = {
+            f"elbo_{mode}": reconstruction + kl_local + kl_global / n_total,
+            f"reconstruction_loss_{mode}": reconstruction,
+            f"kl_local_{mode}": kl_local,
+            f"kl_global_{mode}": kl_global,
+        }
+        if "classification" in sums:
+            metrics[f"classification_loss_{mode}"] = torch.as_tensor(
+                sums["classification"] / sums["n"]
+            )
+        self.log_dict(metrics, on_step=False, on_epoch=True)
         self._elbo_sums.pop(mode)
 
     def on_train_epoch_end(self) -> None:

@@ -10,8 +10,6 @@ from scipy.stats import spearmanr
 
 from scvi_interpret.tl import deletion_curve
 
-from ._names import resolve_names
-
 
 class AttributionTrustMixin:
     """Adds :meth:`deletion_curve` and :meth:`randomization_check`.
@@ -26,11 +24,12 @@ class AttributionTrustMixin:
         indices=None,
         n_cells: int = 100,
         ks=(1, 2, 5, 10, 20, 50, 100),
-        n_background: int = 50,
-        n_samples: int = 50,
+        n_background: int = 20,
+        n_samples: int = 120,
         n_random: int = 5,
         seed: int = 0,
         input_space: str = "log1p",
+        modalities=None,
     ) -> pd.DataFrame:
         """Test whether the output falls when the most important features are removed.
 
@@ -55,30 +54,30 @@ class AttributionTrustMixin:
         input_space
             As in :meth:`get_feature_importance`; deleted features take the background mean
             in that space.
+        modalities
+            Modalities whose features are ranked and deleted; default all.
 
         Returns
         -------
         DataFrame with ``k``, ``output_top``, ``output_random``, ``output_full``.
         """
         adata = self._validate_anndata(adata)
-        chosen = resolve_names(target, self._attribution_targets(), "target")
+        if not isinstance(target, str):
+            raise TypeError(f"deletion_curve explains one target (a name), got {target!r}.")
+        plan = self._attribution_plan(adata, target, modalities, input_space)
         if indices is None:
             rng = np.random.default_rng(seed)
             indices = np.sort(rng.choice(adata.n_obs, min(n_cells, adata.n_obs), replace=False))
-        _, explanation = self.get_feature_importance(
-            adata, indices, [target], n_background, n_samples, seed=seed,
-            return_explanation=True, input_space=input_space,
-        )  # fmt: skip
-        values = explanation[self._attribution_modality].values[:, :, 0]
         cells = self._resolve_indices(indices, adata.n_obs)
-        explained, transform = self._explained_in_space(chosen, input_space)
-        ((inputs, extra),) = self._inputs_in_space(adata, cells, len(cells), transform)
-        background = self._background(adata, n_background, seed, transform)
+        result, background = self._attribute(
+            adata, cells, plan, n_background, n_samples, len(cells), seed, keep_values=True
+        )
+        ((inputs, extra),) = plan.inputs(adata, cells, len(cells))
         with self._eval_mode():
             return deletion_curve(
-                lambda x, **covariates: explained(x, **covariates)[:, 0],
+                lambda x, **covariates: plan.function(x, **covariates)[:, 0],
                 inputs,
-                values,
+                result.values[:, 0, :],
                 background.mean(0),
                 ks=ks,
                 n_random=n_random,
@@ -91,13 +90,14 @@ class AttributionTrustMixin:
         target=None,
         adata: AnnData | None = None,
         indices=None,
-        n_background: int = 50,
-        n_samples: int = 50,
+        n_background: int = 20,
+        n_samples: int = 120,
         seed: int = 0,
         threshold: float = 0.5,
         input_space: str = "log1p",
         min_expressed: float = 0.1,
         n_top: int = 20,
+        modalities=None,
     ) -> pd.DataFrame:
         """Model-randomisation sanity check (Adebayo et al. 2018).
 
@@ -120,6 +120,8 @@ class AttributionTrustMixin:
             (the others get ~0 attribution under any model and would inflate the agreement).
         n_top
             Size of the top sets compared in ``top_overlap``.
+        modalities
+            Modalities whose features are attributed; default all.
 
         Returns
         -------
@@ -127,35 +129,35 @@ class AttributionTrustMixin:
         over the expressed features), ``top_overlap`` (Jaccard index of the top ``n_top``)
         and ``passed`` (``spearman < threshold``).
         """
-        kwargs = {"adata": adata, "indices": indices, "target": target,
-                  "n_background": n_background, "n_samples": n_samples, "seed": seed,
-                  "input_space": input_space}  # fmt: skip
-        trained = self.get_feature_importance(**kwargs)
+        adata = self._validate_anndata(adata)
+        plan = self._attribution_plan(adata, target, modalities, input_space)
+        cells = self._resolve_indices(indices, adata.n_obs)
+        args = (adata, cells, plan, n_background, n_samples, 64, seed, False)
+        trained, _ = self._attribute(*args)
         state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         try:
             torch.manual_seed(seed)
             for layer in self._explained_layers().modules():
                 if hasattr(layer, "reset_parameters"):
                     layer.reset_parameters()
-            randomised = self.get_feature_importance(**kwargs)
+            randomised, _ = self._attribute(*args)
         finally:
             self.module.load_state_dict(state)
         # features that are (almost) never expressed get ~0 attribution under any model: they
         # would make any two attributions look alike, so they are left out of the comparison
-        adata_ = self._validate_anndata(adata)
-        cells = self._resolve_indices(indices, adata_.n_obs)
-        expressed = torch.zeros(adata_.n_vars, device=self.device)
-        for x, _ in self._attribution_inputs(adata_, cells, batch_size=256):
+        expressed = torch.zeros(len(plan.features), device=self.device)
+        for x, _ in plan.inputs(adata, cells, 256):
             expressed += (x > 0).sum(0)
         varying = (expressed / len(cells) >= min_expressed).cpu().numpy()
-        features = np.asarray(self._attribution_features(adata_))[varying]
         rows = []
-        for name, group in trained.groupby("target", sort=False):
-            ours = group.set_index("feature").loc[features, "mean_abs_shap"]
-            other = randomised[randomised["target"] == name].set_index("feature")
-            other = other.loc[features, "mean_abs_shap"]
-            rho = spearmanr(ours.to_numpy(), other.to_numpy()).statistic
-            top_ours, top_other = set(ours.nlargest(n_top).index), set(other.nlargest(n_top).index)
+        for i, name in enumerate(trained.targets):
+            ours = trained.mean_abs_shap[i, varying]
+            other = randomised.mean_abs_shap[i, varying]
+            if trained.n_cells_per_target is not None and trained.n_cells_per_target[i] == 0:
+                continue  # no cell predicted as this class
+            rho = spearmanr(ours, other).statistic
+            top_ours = set(np.argsort(-ours)[:n_top])
+            top_other = set(np.argsort(-other)[:n_top])
             overlap = len(top_ours & top_other) / len(top_ours | top_other)
             rows.append((name, float(rho), float(overlap), bool(rho < threshold)))
         return pd.DataFrame(rows, columns=["target", "spearman", "top_overlap", "passed"])

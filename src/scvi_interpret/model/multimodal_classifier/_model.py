@@ -1,0 +1,520 @@
+"""MultimodalClassifier: a multi-task VAE and cell-type classifier over MuData."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import mudata as md
+import numpy as np
+import pandas as pd
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+from scvi.data.fields import (
+    MuDataCategoricalObsField,
+    MuDataLabelsWithUnlabeledObsField,
+    MuDataLayerField,
+)
+from scvi.model.base import ArchesMixin, BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
+from scvi.model.base._archesmixin import _get_loaded_data
+
+from scvi_interpret.model.base import TrainingPlan, gene_log_frequencies, get_matrix
+from scvi_interpret.tl import expected_calibration_error, fit_temperature
+
+from ._attribution import MultimodalInterpretabilityMixin
+from ._module import Likelihood, MultimodalVAE, modality_key
+from ._mudata import align_mudata, check_mudata, pad_query
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIKELIHOODS = {"atac": "poisson"}
+
+
+class MultimodalClassifier(
+    MultimodalInterpretabilityMixin,
+    ArchesMixin,
+    VAEMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
+    """Cell-type classifier and multimodal VAE over a MuData with any set of modalities.
+
+    One encoder per modality (RNA, protein, ATAC, …) proposes a Gaussian over a shared latent
+    space; the joint posterior is their product with the prior, over the modalities each cell
+    has, so cells measured in only some modalities (a mosaic) land in the same space. One
+    decoder per modality reconstructs its counts (negative binomial for RNA and protein,
+    Poisson for ATAC by default), with the batch given to encoders and decoders. A classifier
+    on the latent mean is trained jointly with the reconstruction; cells labelled
+    ``unlabeled_category`` train the VAE only (semi-supervised). After training, a temperature
+    fitted on held-out labelled cells calibrates the probabilities (:meth:`calibrate`).
+
+    Parameters
+    ----------
+    mdata
+        MuData registered with :meth:`setup_mudata`.
+    n_latent
+        Dimension of the joint latent space.
+    n_hidden
+        Width of hidden layers.
+    n_layers
+        Hidden layers of each encoder and decoder.
+    dropout_rate
+        Dropout in encoders and the classifier.
+    modality_dropout
+        Share of multi-modality cells whose encoders see only some of their modalities in a
+        training step; makes single-modality cells (and queries with fewer modalities) land
+        where their fully measured neighbours do.
+    classification_ratio
+        Weight of the classification loss relative to the ELBO.
+    likelihoods
+        Modality name -> ``"nb"`` or ``"poisson"``; default NB, Poisson for ``"atac"``.
+
+    Examples
+    --------
+    >>> mdata = si.datasets.pbmc_citeseq()
+    >>> si.model.MultimodalClassifier.setup_mudata(
+    ...     mdata, labels_key="cell_type", batch_key="batch",
+    ...     modalities={"rna": "rna", "protein": "prot"})
+    >>> model = si.model.MultimodalClassifier(mdata)
+    >>> model.train(max_epochs=50)
+    >>> probabilities = model.predict(soft=True)  # cells × classes, calibrated
+    >>> labels = model.predict(unknown_threshold=0.5)
+    """
+
+    _module_cls = MultimodalVAE
+    _training_plan_cls = TrainingPlan
+
+    def __init__(
+        self,
+        mdata: md.MuData,
+        n_latent: int = 20,
+        n_hidden: int = 128,
+        n_layers: int = 1,
+        dropout_rate: float = 0.1,
+        modality_dropout: float = 0.3,
+        classification_ratio: float = 50.0,
+        likelihoods: Mapping[str, Likelihood] | None = None,
+    ):
+        super().__init__(mdata)
+        modalities = self.modalities
+        likelihoods = dict(likelihoods or {})
+        unknown = set(likelihoods) - set(modalities)
+        if unknown:
+            raise KeyError(
+                f"likelihoods names {sorted(unknown)}, not modalities of the model "
+                f"({list(modalities)})."
+            )
+        likelihoods = {
+            name: likelihoods.get(name, DEFAULT_LIKELIHOODS.get(name, "nb")) for name in modalities
+        }
+        layers = self.adata_manager.registry["setup_args"]["layers"] or {}
+        self.module = self._module_cls(
+            n_features={name: self.adata.mod[key].n_vars for name, key in modalities.items()},
+            likelihoods=likelihoods,
+            n_batch=self.summary_stats.n_batch,
+            n_labels=len(self.class_names),
+            n_latent=n_latent,
+            n_hidden=n_hidden,
+            n_layers=n_layers,
+            dropout_rate=dropout_rate,
+            modality_dropout=modality_dropout,
+            classification_ratio=classification_ratio,
+            log_frequencies={
+                name: gene_log_frequencies(get_matrix(self.adata.mod[key], layers.get(name)))
+                for name, key in modalities.items()
+            },
+        )
+        self.calibration_: dict | None = None
+        self._model_summary_string = (
+            f"MultimodalClassifier: modalities {likelihoods}, n_latent {n_latent}, "
+            f"{len(self.class_names)} classes, n_batch {self.summary_stats.n_batch}"
+        )
+        self.init_params_ = self._get_init_params(locals())
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: md.MuData,
+        labels_key: str,
+        modalities: Mapping[str, str],
+        batch_key: str | None = None,
+        layers: Mapping[str, str | None] | None = None,
+        unlabeled_category: str = "Unknown",
+        **kwargs,
+    ) -> None:
+        """Register a MuData: which modality is which, where the counts are, labels, batch.
+
+        Every modality must have every cell of ``mdata`` in the same order; a mosaic (cells
+        measured in different modalities) is first aligned with :meth:`align_mudata`. A cell
+        with zero counts in a modality counts as not measured there.
+
+        Parameters
+        ----------
+        mdata
+            MuData with raw counts.
+        labels_key
+            Column of ``mdata.obs`` with the cell types; cells with ``unlabeled_category``
+            are unlabelled (they train the VAE, not the classifier).
+        modalities
+            Modality name -> key in ``mdata.mod``, e.g. ``{"rna": "rna", "protein": "prot",
+            "atac": "atac"}``. Any one or several.
+        batch_key
+            Column of ``mdata.obs`` with the batch.
+        layers
+            Modality name -> layer holding the counts; modalities not named use ``.X``.
+        unlabeled_category
+            Label of unlabelled cells; also what :meth:`predict` writes for cells under
+            ``unknown_threshold``.
+        **kwargs
+            Passed to :class:`~scvi.data.AnnDataManager` registration (used by
+            :meth:`load_query_data`).
+        """
+        modalities, layers = dict(modalities), dict(layers or {})
+        # a query may lack the labels column (scvi-tools fills it with the unlabelled category)
+        obs_keys = {"batch_key": batch_key}
+        if "source_registry" not in kwargs:
+            obs_keys["labels_key"] = labels_key
+        check_mudata(mdata, modalities, layers, obs_keys)
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            MuDataLayerField(
+                modality_key(name),
+                layers.get(name),
+                mod_key=key,
+                is_count_data=True,
+                mod_required=True,
+            )
+            for name, key in modalities.items()
+        ]
+        fields += [
+            MuDataCategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+            MuDataLabelsWithUnlabeledObsField(
+                REGISTRY_KEYS.LABELS_KEY, labels_key, unlabeled_category
+            ),
+        ]
+        manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(mdata, **kwargs)
+        cls.register_manager(manager)
+
+    @classmethod
+    def setup_anndata(cls, adata, *args, **kwargs):
+        """Not available: the model reads a MuData; use :meth:`setup_mudata`.
+
+        An AnnData of RNA alone can be wrapped: ``mudata.MuData({"rna": adata})``.
+        """
+        raise NotImplementedError(
+            "MultimodalClassifier reads a MuData: call setup_mudata(mdata, labels_key=..., "
+            "modalities={'rna': 'rna', ...}). Wrap an AnnData with mudata.MuData({'rna': adata})."
+        )
+
+    align_mudata = staticmethod(align_mudata)
+
+    @property
+    def modalities(self) -> dict[str, str]:
+        """Modality name -> key in the MuData, as registered."""
+        return dict(self.adata_manager.registry["setup_args"]["modalities"])
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names, in the order of the probability columns."""
+        registry = self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY)
+        mapping = list(registry.categorical_mapping)
+        return [c for c in mapping if c != registry.unlabeled_category]
+
+    @property
+    def unlabeled_category(self) -> str:
+        """Label of unlabelled cells."""
+        return self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY).unlabeled_category
+
+    # -------------------------------------------------------------- training
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int = 128,
+        train_size: float = 0.9,
+        calibrate: bool = True,
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train VAE and classifier jointly, then calibrate on the held-out labelled cells.
+
+        Parameters
+        ----------
+        max_epochs
+            Passes through the data; default from the data size as in scvi-tools.
+        batch_size
+            Minibatch size.
+        train_size
+            Share of cells trained on; the rest (``model.validation_indices``) is never
+            trained on and calibrates the probabilities.
+        calibrate
+            Fit the temperature on the held-out labelled cells after training
+            (:meth:`calibrate`). Skipped, with a log message, when there are none (e.g. an
+            unlabelled query, which keeps the reference's temperature).
+        plan_kwargs
+            Keyword arguments for the training plan (``lr``, ``weight_decay``…).
+        **kwargs
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`.
+        """
+        plan_kwargs = dict(plan_kwargs or {})
+        if getattr(self.module, "is_query", False):
+            plan_kwargs.setdefault("weight_decay", 0.0)
+        if calibrate and train_size >= 1.0 and not getattr(self.module, "is_query", False):
+            raise ValueError(
+                "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
+                "or pass calibrate=False."
+            )
+        result = super().train(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            train_size=train_size,
+            plan_kwargs=plan_kwargs,
+            **kwargs,
+        )
+        held_out = self.validation_indices
+        if calibrate and held_out is not None and len(held_out):
+            labelled = held_out[self._label_codes(self.adata)[held_out] < len(self.class_names)]
+            if len(labelled):
+                self.calibrate(indices=labelled)
+            else:
+                logger.info("No labelled held-out cells: the temperature stays %.3g.",
+                            float(self.module.temperature))  # fmt: skip
+        return result
+
+    @torch.inference_mode()
+    def calibrate(
+        self, adata: md.MuData | None = None, indices: Sequence[int] | None = None
+    ) -> dict:
+        """Fit the temperature of the class probabilities on labelled cells not trained on.
+
+        Parameters
+        ----------
+        adata
+            Cells with labels; default the training MuData.
+        indices
+            Cells to use (labelled, held out from training); default all labelled cells.
+
+        Returns
+        -------
+        ``{"temperature", "ece_before", "ece_after", "n_cells"}``, also kept in
+        ``model.calibration_``; the temperature is saved with the model.
+        """
+        adata = self._validate_anndata(adata)
+        codes = self._label_codes(adata)
+        cells = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
+        cells = cells[codes[cells] < len(self.class_names)]
+        if len(cells) == 0:
+            raise ValueError(
+                "No labelled cells to calibrate on: every chosen cell has the unlabelled "
+                f"category {self.unlabeled_category!r}."
+            )
+        logits = self._logits(adata, cells, calibrated=False)
+        with torch.inference_mode(False):
+            temperature = fit_temperature(logits, codes[cells])
+        before = expected_calibration_error(_softmax(logits), codes[cells])
+        after = expected_calibration_error(_softmax(logits / temperature), codes[cells])
+        self.module.temperature.fill_(temperature)
+        self.calibration_ = {"temperature": temperature, "ece_before": before,
+                             "ece_after": after, "n_cells": len(cells)}  # fmt: skip
+        return self.calibration_
+
+    # ------------------------------------------------------------ prediction
+    def _label_codes(self, adata) -> np.ndarray:
+        manager = self.get_anndata_manager(adata, required=True)
+        return np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
+
+    @torch.inference_mode()
+    def _logits(self, adata, indices, calibrated: bool, batch_size: int = 512) -> np.ndarray:
+        """Class logits of the chosen cells, shape (n_cells, n_classes)."""
+        self.module.eval()
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        parts = []
+        for tensors in loader:
+            inputs = self.module._get_inference_input(tensors)
+            outputs = self.module.inference(**inputs)
+            parts.append(self.module.classify(outputs["qz"].loc, calibrated).cpu().numpy())
+        return np.concatenate(parts)
+
+    def predict(
+        self,
+        adata: md.MuData | None = None,
+        indices: Sequence[int] | None = None,
+        soft: bool = False,
+        unknown_threshold: float | None = None,
+        calibrated: bool = True,
+        batch_size: int = 512,
+        key_added: str | None = None,
+    ) -> pd.Series | pd.DataFrame:
+        """Predicted cell types, or their (calibrated) probabilities.
+
+        Parameters
+        ----------
+        adata
+            Cells to classify (set up like the training data); default the training data.
+        indices
+            Cells of ``adata``; default all.
+        soft
+            Return probabilities instead of labels.
+        unknown_threshold
+            Label cells whose highest probability is below this as the unlabelled category
+            (``"Unknown"`` by default), for hard labels.
+        calibrated
+            Use the fitted temperature (:meth:`calibrate`).
+        batch_size
+            Cells per minibatch.
+        key_added
+            If given (and ``indices`` is ``None``), write labels to ``obs[key_added]``,
+            confidence and entropy to ``obs[key_added + "_confidence"]`` /
+            ``obs[key_added + "_entropy"]``, and probabilities to ``obsm[key_added +
+            "_probabilities"]`` of ``adata``.
+
+        Returns
+        -------
+        Labels as a categorical Series indexed by cell, or with ``soft`` a DataFrame
+        cells × classes whose rows sum to 1.
+        """
+        adata = self._validate_anndata(adata)
+        if unknown_threshold is not None and not 0 <= unknown_threshold <= 1:
+            raise ValueError(f"unknown_threshold must lie in [0, 1], got {unknown_threshold}.")
+        if key_added is not None and indices is not None:
+            raise ValueError("key_added writes one value per cell; it cannot go with indices.")
+        cells = self._resolve_indices(indices, adata.n_obs)
+        probabilities = pd.DataFrame(
+            _softmax(self._logits(adata, cells, calibrated, batch_size)),
+            index=adata.obs_names[cells],
+            columns=self.class_names,
+        )
+        labels = _hard_labels(probabilities, unknown_threshold, self.unlabeled_category)
+        if key_added is not None:
+            uncertainty = uncertainty_table(probabilities)
+            adata.obs[key_added] = labels
+            adata.obs[f"{key_added}_confidence"] = uncertainty["confidence"]
+            adata.obs[f"{key_added}_entropy"] = uncertainty["entropy"]
+            adata.obsm[f"{key_added}_probabilities"] = probabilities
+        return probabilities if soft else labels
+
+    def get_uncertainty(
+        self, adata: md.MuData | None = None, indices: Sequence[int] | None = None
+    ) -> pd.DataFrame:
+        """Per-cell uncertainty of the calibrated prediction.
+
+        Returns
+        -------
+        DataFrame indexed by cell with ``prediction``, ``confidence`` (highest probability),
+        ``entropy`` (nats) and ``normalized_entropy`` (entropy / log(number of classes),
+        in [0, 1]).
+        """
+        probabilities = self.predict(adata, indices, soft=True)
+        table = uncertainty_table(probabilities)
+        table.insert(0, "prediction", _hard_labels(probabilities, None, ""))
+        return table
+
+    # ---------------------------------------------------------- query mapping
+    @classmethod
+    def prepare_query_mudata(cls, mdata: md.MuData, reference_model) -> md.MuData:
+        """A query MuData laid out like the reference's: its modalities, features and cells.
+
+        Modalities the query lacks (e.g. no protein panel) become all-zero modalities, which
+        the model reads as not measured; features the reference has and the query lacks are
+        zero columns (logged); every modality gets every cell.
+
+        Parameters
+        ----------
+        mdata
+            Query MuData, with at least one of the reference's modalities.
+        reference_model
+            Trained :class:`MultimodalClassifier` or the folder it was saved to.
+
+        Returns
+        -------
+        A new MuData for :meth:`load_query_data`; ``mdata`` is not changed.
+        """
+        attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
+        setup_args = attr_dict["registry_"]["setup_args"]
+        keys = list(setup_args["modalities"].values())
+        if not set(keys) & set(mdata.mod):
+            raise ValueError(
+                f"The query has none of the reference's modalities {keys} "
+                f"(it has {list(mdata.mod)})."
+            )
+        query, missing = pad_query(mdata, {key: pd.Index(var_names[key]) for key in keys})
+        for key, n_missing in missing.items():
+            if key not in mdata.mod:
+                logger.info("Query lacks modality %r: its cells are encoded without it.", key)
+            elif n_missing:
+                logger.info("%d feature(s) of %r missing in the query: zero-filled.",
+                            n_missing, key)  # fmt: skip
+        return query
+
+    @classmethod
+    def load_query_data(cls, adata: md.MuData = None, reference_model=None, **kwargs):
+        """Map a query MuData onto a trained reference (scArches surgery) to transfer labels.
+
+        The query must be laid out like the reference (:meth:`prepare_query_mudata` does it,
+        also for a query that lacks modalities). Only the weights of the query's new batches
+        learn in the following :meth:`train`; encoders, decoders and the classifier stay
+        frozen, and the reference's temperature is kept unless the query has labelled
+        held-out cells.
+
+        Parameters
+        ----------
+        adata
+            Query MuData from :meth:`prepare_query_mudata`; its labels column may be absent
+            (all cells unlabelled).
+        reference_model
+            Trained :class:`MultimodalClassifier` or the folder it was saved to.
+        **kwargs
+            Passed to :meth:`scvi.model.base.ArchesMixin.load_query_data`.
+
+        Returns
+        -------
+        A new model for the query, ready to :meth:`train`.
+        """
+        if adata is not None and reference_model is not None:
+            attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
+            for key in attr_dict["registry_"]["setup_args"]["modalities"].values():
+                names = var_names[key]
+                if key not in adata.mod or not adata.mod[key].var_names.equals(pd.Index(names)):
+                    raise ValueError(
+                        f"The query's modality {key!r} is missing or has other features than "
+                        "the reference's. Call `query = MultimodalClassifier."
+                        "prepare_query_mudata(query, reference_model)` first."
+                    )
+                if not adata.mod[key].obs_names.equals(adata.obs_names):
+                    raise ValueError(
+                        f"The cells of the query's modality {key!r} are not the MuData's cells; "
+                        "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
+                    )
+        model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        model.module.is_query = True
+        return model
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(1, keepdims=True))
+    return shifted / shifted.sum(1, keepdims=True)
+
+
+def _hard_labels(probabilities: pd.DataFrame, threshold: float | None, unknown: str) -> pd.Series:
+    labels = probabilities.idxmax(axis=1)
+    categories = list(probabilities.columns)
+    if threshold is not None:
+        labels = labels.where(probabilities.max(axis=1) >= threshold, unknown)
+        categories.append(unknown)
+    return pd.Series(pd.Categorical(labels, categories=categories), index=probabilities.index)
+
+
+def uncertainty_table(probabilities: pd.DataFrame) -> pd.DataFrame:
+    """Confidence and entropy of each row of a cells × classes probability table."""
+    values = probabilities.to_numpy()
+    entropy = -(values * np.log(np.clip(values, 1e-12, None))).sum(1)
+    return pd.DataFrame(
+        {
+            "confidence": values.max(1),
+            "entropy": entropy,
+            "normalized_entropy": entropy / np.log(max(values.shape[1], 2)),
+        },
+        index=probabilities.index,
+    )

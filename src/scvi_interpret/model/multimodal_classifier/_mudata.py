@@ -1,0 +1,177 @@
+"""MuData checks and reshaping for MultimodalClassifier: aligned modalities, query padding."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import mudata as md
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from scipy import sparse
+
+from scvi_interpret.model.base import check_counts, check_obs_keys, get_matrix
+
+
+def check_mudata(
+    mdata,
+    modalities: Mapping[str, str],
+    layers: Mapping[str, str | None],
+    obs_keys: Mapping[str, str | None],
+) -> None:
+    """Raise, before any state changes, if ``mdata`` cannot be set up as asked.
+
+    Checks: a MuData; known modality keys; every modality's cells equal to ``mdata``'s, in
+    the same order; the ``.obs`` keys; raw counts in each modality's layer; no cell without
+    counts in every modality.
+
+    Parameters
+    ----------
+    mdata
+        The MuData being set up.
+    modalities
+        Modality name (``"rna"``, ``"protein"``, ``"atac"``…) -> key in ``mdata.mod``.
+    layers
+        Modality name -> layer with the counts (``None``: ``.X``).
+    obs_keys
+        Setup argument name -> column of ``mdata.obs``.
+    """
+    if not isinstance(mdata, md.MuData):
+        raise TypeError(
+            f"setup_mudata needs a MuData, got {type(mdata).__name__}. Wrap AnnData objects "
+            "with `mudata.MuData({'rna': adata_rna, 'prot': adata_protein})`."
+        )
+    if not modalities:
+        raise ValueError("modalities is empty: name at least one, e.g. modalities={'rna': 'rna'}.")
+    unknown = set(layers) - set(modalities)
+    if unknown:
+        raise KeyError(f"layers names modalities {sorted(unknown)} that are not in modalities.")
+    for name, key in modalities.items():
+        if key not in mdata.mod:
+            raise KeyError(
+                f"modalities[{name!r}]={key!r} is not a modality of the MuData "
+                f"(it has {list(mdata.mod)})."
+            )
+        if not mdata.mod[key].obs_names.equals(mdata.obs_names):
+            raise ValueError(
+                f"The cells of modality {key!r} ({mdata.mod[key].n_obs}) are not the MuData's "
+                f"cells ({mdata.n_obs}) in the same order. Align them first: "
+                "`mdata = MultimodalClassifier.align_mudata(mdata)` gives every modality every "
+                "cell (zeros where a cell was not measured) in the MuData's order."
+            )
+    check_obs_keys(mdata, dict(obs_keys))
+    total = np.zeros(mdata.n_obs)
+    for name, key in modalities.items():
+        layer = layers.get(name)
+        matrix = get_matrix(mdata.mod[key], layer)
+        where = f"mdata.mod[{key!r}]." + ("X" if layer is None else f"layers[{layer!r}]")
+        check_counts(matrix, where)
+        total += np.asarray(matrix.sum(axis=1)).ravel()
+    n_empty = int((total <= 0).sum())
+    if n_empty:
+        raise ValueError(
+            f"{n_empty} cell(s) have no counts in any modality. Remove them first, e.g. "
+            "`mdata = mdata[total_counts > 0].copy()`."
+        )
+
+
+def align_mudata(mdata: md.MuData) -> md.MuData:
+    """A MuData in which every modality has every cell of ``mdata``, in ``mdata``'s order.
+
+    Cells a modality did not measure get a row of zeros there (for ``.X`` and every layer);
+    :class:`MultimodalClassifier` reads a cell with zero counts in a modality as not measured
+    in it. ``mdata.obs`` (the global columns) is kept; a boolean column ``obs["<key>_measured"]``
+    per modality says which cells were measured in it.
+
+    Parameters
+    ----------
+    mdata
+        A mosaic MuData whose modalities cover different subsets of its cells.
+
+    Returns
+    -------
+    A new MuData; ``mdata`` is not changed.
+    """
+    padded = {}
+    for key, modality in mdata.mod.items():
+        padded[key] = _reindex_cells(modality, mdata.obs_names)
+    aligned = md.MuData(padded)
+    global_columns = [c for c in mdata.obs.columns if ":" not in c]
+    aligned.obs = mdata.obs[global_columns].copy()
+    for key, modality in mdata.mod.items():
+        aligned.obs[f"{key}_measured"] = np.asarray(mdata.obs_names.isin(modality.obs_names))
+    return aligned
+
+
+def pad_query(
+    mdata: md.MuData, reference_features: Mapping[str, pd.Index]
+) -> tuple[md.MuData, dict[str, int]]:
+    """The query with the reference's modalities and features, every modality every cell.
+
+    Parameters
+    ----------
+    mdata
+        Query MuData.
+    reference_features
+        Modality key -> the reference's feature names, in order.
+
+    Returns
+    -------
+    The new MuData and, per modality key, how many reference features were missing in the
+    query (filled with zeros; a whole missing modality counts all its features).
+    """
+    modalities, missing = {}, {}
+    for key, features in reference_features.items():
+        if key in mdata.mod:
+            source = _reindex_cells(mdata.mod[key], mdata.obs_names)
+        else:
+            source = AnnData(
+                sparse.csr_matrix((mdata.n_obs, 0), dtype=np.float32),
+                obs=pd.DataFrame(index=mdata.obs_names),
+            )
+        missing[key] = int((~pd.Index(features).isin(source.var_names)).sum())
+        modalities[key] = _reindex_features(source, pd.Index(features))
+    query = md.MuData(modalities)
+    query.obs = mdata.obs[[c for c in mdata.obs.columns if ":" not in c]].copy()
+    return query, missing
+
+
+def _reindex_cells(adata: AnnData, cells: pd.Index) -> AnnData:
+    """Rows in the order of ``cells``; cells not in ``adata`` become zero rows."""
+    if adata.obs_names.equals(cells):
+        return adata.copy()
+    unknown = adata.obs_names.difference(cells)
+    if len(unknown):
+        raise ValueError(
+            f"{len(unknown)} cell(s) of a modality are not cells of the MuData "
+            f"(e.g. {unknown[:3].tolist()}); call `mdata.update()` first."
+        )
+    rows = cells.get_indexer(adata.obs_names)
+    layers = {None: adata.X, **dict(adata.layers)}
+    out = {}
+    for name, matrix in layers.items():
+        coo = sparse.coo_matrix(matrix)
+        out[name] = sparse.csr_matrix(
+            (coo.data, (rows[coo.row], coo.col)), shape=(len(cells), adata.n_vars)
+        )
+    return AnnData(out.pop(None), obs=pd.DataFrame(index=cells), var=adata.var.copy(), layers=out)
+
+
+def _reindex_features(adata: AnnData, features: pd.Index) -> AnnData:
+    """Columns in the order of ``features``; features not in ``adata`` become zero columns."""
+    if adata.var_names.equals(features):
+        return adata
+    columns = adata.var_names.get_indexer(features)
+    found = columns >= 0
+    layers = {None: adata.X, **dict(adata.layers)}
+    out = {}
+    # a 0/1 selection matrix moves each found feature to its reference column
+    selection = sparse.csr_matrix(
+        (np.ones(found.sum(), dtype=np.float32), (columns[found], np.flatnonzero(found))),
+        shape=(adata.n_vars, len(features)),
+    )
+    for name, matrix in layers.items():
+        out[name] = sparse.csr_matrix(sparse.csr_matrix(matrix) @ selection)
+    return AnnData(
+        out.pop(None), obs=adata.obs.copy(), var=pd.DataFrame(index=features), layers=out
+    )
