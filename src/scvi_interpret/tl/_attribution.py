@@ -119,7 +119,6 @@ class FeatureAttribution:
                 base_values=self.base_values[:, 0],
                 data=self.data,
                 feature_names=list(self.features),
-                display_data=None,
             )
         return shap.Explanation(
             values=np.transpose(self.values, (0, 2, 1)),
@@ -352,7 +351,6 @@ def _expected_gradients_batch(
     # a multiple k > 1 of the background size), each one's path is integrated at the k
     # Gauss-Legendre nodes of [0, 1] (cycle c uses node c, weighted). Otherwise one alpha in
     # each of n_samples equal slices, in random order (unbiased, lower variance than uniform).
-    jitter = torch.rand(n_cells, n_samples, generator=generator)
     weights = None
     if cycles > 1 and n_samples == cycles * n_background:
         nodes, node_weights = np.polynomial.legendre.leggauss(cycles)
@@ -360,6 +358,7 @@ def _expected_gradients_batch(
         alpha = torch.as_tensor((nodes + 1) / 2, dtype=torch.float32)[slices].expand(n_cells, -1)
         weights = torch.as_tensor(node_weights / 2 * cycles, dtype=x.dtype)[slices].to(x.device)
     else:
+        jitter = torch.rand(n_cells, n_samples, generator=generator)
         order = torch.argsort(torch.rand(n_cells, n_samples, generator=generator), dim=1)
         alpha = (order + jitter) / n_samples
     alpha = alpha.unsqueeze(-1).to(x.device, x.dtype)

@@ -2,7 +2,7 @@
 
 from ._init_values import gene_log_frequencies
 from ._interpretability import InterpretabilityMixin
-from ._training_plan import TrainingPlan
+from ._training_plan import TrainingPlan, query_plan_kwargs
 from ._traversal_archetypes import Archetypes, LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 from ._validation import (
@@ -25,4 +25,5 @@ __all__ = [
     "check_same_features",
     "gene_log_frequencies",
     "get_matrix",
+    "query_plan_kwargs",
 ]

@@ -7,6 +7,18 @@ from scvi.module.base import LossOutput
 from scvi.train import TrainingPlan as ScviTrainingPlan
 
 
+def query_plan_kwargs(module, plan_kwargs: dict | None) -> dict:
+    """Training-plan arguments, with weight decay 0 by default after query surgery.
+
+    Weight decay would shrink the frozen reference weights (their gradients are zeroed, the
+    decay is not), so a module with ``is_query`` set trains without it unless asked.
+    """
+    plan_kwargs = dict(plan_kwargs or {})
+    if module.is_query:
+        plan_kwargs.setdefault("weight_decay", 0.0)
+    return plan_kwargs
+
+
 class TrainingPlan(ScviTrainingPlan):
     """:class:`scvi.train.TrainingPlan` with a fused Adam and the ELBO logged once per epoch.
 

@@ -151,10 +151,10 @@ class AttributionTrustMixin:
         varying = (expressed / len(cells) >= min_expressed).cpu().numpy()
         rows = []
         for i, name in enumerate(trained.targets):
-            ours = trained.mean_abs_shap[i, varying]
-            other = randomised.mean_abs_shap[i, varying]
             if trained.n_cells_per_target is not None and trained.n_cells_per_target[i] == 0:
                 continue  # no cell predicted as this class
+            ours = trained.mean_abs_shap[i, varying]
+            other = randomised.mean_abs_shap[i, varying]
             rho = spearmanr(ours, other).statistic
             top_ours = set(np.argsort(-ours)[:n_top])
             top_other = set(np.argsort(-other)[:n_top])

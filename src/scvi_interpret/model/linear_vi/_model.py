@@ -36,6 +36,7 @@ from scvi_interpret.model.base import (
     check_same_features,
     gene_log_frequencies,
     get_matrix,
+    query_plan_kwargs,
 )
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
@@ -323,11 +324,11 @@ class LinearVI(
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
             (``accelerator``, ``devices``, ``early_stopping``, ``train_size``…).
         """
-        plan_kwargs = dict(plan_kwargs or {})
-        if self.module.is_query:
-            plan_kwargs.setdefault("weight_decay", 0.0)
         return super().train(
-            max_epochs=max_epochs, batch_size=batch_size, plan_kwargs=plan_kwargs, **kwargs
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
+            **kwargs,
         )
 
     @classmethod

@@ -44,8 +44,6 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
     attributed modality.
     """
 
-    _attribution_modality = None
-
     # ------------------------------------------------------------- targets
     def _parse_targets(self, target, modalities) -> tuple[str | None, list[int], list[str]]:
         """(decoded modality or None, target positions, attributed modalities)."""

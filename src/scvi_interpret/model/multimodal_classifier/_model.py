@@ -9,6 +9,8 @@ import mudata as md
 import numpy as np
 import pandas as pd
 import torch
+from scipy.special import softmax
+from scipy.stats import entropy as scipy_entropy
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import (
@@ -19,7 +21,12 @@ from scvi.data.fields import (
 from scvi.model.base import ArchesMixin, BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.model.base._archesmixin import _get_loaded_data
 
-from scvi_interpret.model.base import TrainingPlan, gene_log_frequencies, get_matrix
+from scvi_interpret.model.base import (
+    TrainingPlan,
+    gene_log_frequencies,
+    get_matrix,
+    query_plan_kwargs,
+)
 from scvi_interpret.tl import expected_calibration_error, fit_temperature
 
 from ._attribution import MultimodalInterpretabilityMixin
@@ -258,10 +265,7 @@ class MultimodalClassifier(
         **kwargs
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`.
         """
-        plan_kwargs = dict(plan_kwargs or {})
-        if getattr(self.module, "is_query", False):
-            plan_kwargs.setdefault("weight_decay", 0.0)
-        if calibrate and train_size >= 1.0 and not getattr(self.module, "is_query", False):
+        if calibrate and train_size >= 1.0 and not self.module.is_query:
             raise ValueError(
                 "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
                 "or pass calibrate=False."
@@ -270,7 +274,7 @@ class MultimodalClassifier(
             max_epochs=max_epochs,
             batch_size=batch_size,
             train_size=train_size,
-            plan_kwargs=plan_kwargs,
+            plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
             **kwargs,
         )
         held_out = self.validation_indices
@@ -313,8 +317,8 @@ class MultimodalClassifier(
         logits = self._logits(adata, cells, calibrated=False)
         with torch.inference_mode(False):
             temperature = fit_temperature(logits, codes[cells])
-        before = expected_calibration_error(_softmax(logits), codes[cells])
-        after = expected_calibration_error(_softmax(logits / temperature), codes[cells])
+        before = expected_calibration_error(softmax(logits, axis=1), codes[cells])
+        after = expected_calibration_error(softmax(logits / temperature, axis=1), codes[cells])
         self.module.temperature.fill_(temperature)
         self.calibration_ = {"temperature": temperature, "ece_before": before,
                              "ece_after": after, "n_cells": len(cells)}  # fmt: skip
@@ -382,7 +386,7 @@ class MultimodalClassifier(
             raise ValueError("key_added writes one value per cell; it cannot go with indices.")
         cells = self._resolve_indices(indices, adata.n_obs)
         probabilities = pd.DataFrame(
-            _softmax(self._logits(adata, cells, calibrated, batch_size)),
+            softmax(self._logits(adata, cells, calibrated, batch_size), axis=1),
             index=adata.obs_names[cells],
             columns=self.class_names,
         )
@@ -492,11 +496,6 @@ class MultimodalClassifier(
         return model
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    return shifted / shifted.sum(1, keepdims=True)
-
-
 def _hard_labels(probabilities: pd.DataFrame, threshold: float | None, unknown: str) -> pd.Series:
     labels = probabilities.idxmax(axis=1)
     categories = list(probabilities.columns)
@@ -509,7 +508,7 @@ def _hard_labels(probabilities: pd.DataFrame, threshold: float | None, unknown: 
 def uncertainty_table(probabilities: pd.DataFrame) -> pd.DataFrame:
     """Confidence and entropy of each row of a cells × classes probability table."""
     values = probabilities.to_numpy()
-    entropy = -(values * np.log(np.clip(values, 1e-12, None))).sum(1)
+    entropy = scipy_entropy(values, axis=1)
     return pd.DataFrame(
         {
             "confidence": values.max(1),
