@@ -31,6 +31,9 @@ def test_planted_markers_rank_on_top_in_each_modality(multiome):
     table = model.get_feature_importance(indices=cells)
     assert table.attrs["median_additivity_error"] < 0.05
     assert sum(table.attrs["n_cells_per_target"].values()) == len(cells)
+    # a class no explained cell is predicted as gets no rows (not a ranking of zeros)
+    one_class = model.get_feature_importance(indices=cells[:3], n_background=5, n_samples=10)
+    assert set(one_class["target"]) == set(model.predict().iloc[cells[:3]])
     for label in CLASSES:
         rows = table[table["target"] == label]
         for modality, markers in (("rna", rna_markers(label)), ("atac", atac_markers(label))):

@@ -78,7 +78,8 @@ class FeatureAttribution:
         -------
         DataFrame with ``target, modality, feature, mean_shap, mean_abs_shap, rank`` (rank 1 =
         largest mean absolute SHAP value within the target) and ``modality_rank`` (the same
-        within the target's features of one modality), sorted by target then rank.
+        within the target's features of one modality), sorted by target then rank. With one
+        target per cell, targets no explained cell has get no rows.
         """
         n_targets, n_features = self.mean_shap.shape
         modalities = [modality] * n_features if isinstance(modality, str) else list(modality)
@@ -99,6 +100,9 @@ class FeatureAttribution:
                 .rank(ascending=False, method="first")
                 .astype(int)
             )
+        if self.n_cells_per_target is not None:
+            explained = np.asarray(self.targets)[self.n_cells_per_target > 0]
+            frame = frame[frame["target"].isin(explained)]
         order = {t: i for i, t in enumerate(self.targets)}
         frame["_order"] = frame["target"].map(order)
         return frame.sort_values(["_order", "rank"]).drop(columns="_order").reset_index(drop=True)
