@@ -1,6 +1,14 @@
 """Sphinx configuration of the scvi-interpret documentation."""
 
+import shutil
 from importlib.metadata import version as _version
+from pathlib import Path
+
+# The executed notebooks live in tutorials/ at the top of the repository; Sphinx only reads
+# files under docs/, so they are copied next to docs/tutorials/index.md on every build.
+_HERE = Path(__file__).parent
+for _notebook in sorted((_HERE.parent / "tutorials").glob("*.ipynb")):
+    shutil.copy2(_notebook, _HERE / "tutorials" / _notebook.name)
 
 project = "scvi-interpret"
 author = "scvi-interpret developers"
@@ -34,6 +42,7 @@ myst_enable_extensions = ["colon_fence", "dollarmath"]
 nb_execution_mode = "off"
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+nb_merge_streams = True
 # docstrings of scvi-tools base classes use roles and references outside our docs
 suppress_warnings = ["myst.header"]
 nitpicky = False

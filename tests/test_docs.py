@@ -35,6 +35,20 @@ def test_docs_build_without_warnings(tmp_path):
         "load_query_data",
     ]:
         assert method in page
+    html = tmp_path / "html"
+    for page in [
+        "user_guide/linear_vi",
+        "user_guide/program_vi",
+        "user_guide/multimodal_classifier",
+        "reading_attributions",
+        "installation",
+    ]:
+        assert (html / f"{page}.html").is_file(), page
+    tutorials = sorted((DOCS.parent / "tutorials").glob("*.ipynb"))
+    assert len(tutorials) >= 3
+    for notebook in tutorials:  # rendered with their committed outputs, figures included
+        page = (html / "tutorials" / f"{notebook.stem}.html").read_text()
+        assert "<img" in page, notebook.stem
     import scvi_interpret as si
 
     for module in ["model", "datasets", "genesets", "tl", "pl", "nn"]:

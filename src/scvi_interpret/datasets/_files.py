@@ -11,11 +11,27 @@ DATA_ENV_VAR = "SCVI_INTERPRET_DATA"
 
 
 class DataFileMissingError(FileNotFoundError):
-    """A data file is not in any of the folders searched."""
+    """A data file is not in any of the folders searched.
+
+    Examples
+    --------
+    >>> try:
+    ...     si.datasets.pancreas(data_dir="/nowhere")
+    ... except si.datasets.DataFileMissingError as error:
+    ...     print(error)  # names the file, its source and how to provide it
+    """
 
 
 class DataFileMismatchError(ValueError):
-    """A data file exists but is not the expected one (checksum or shape differ)."""
+    """A data file exists but is not the expected one (checksum or shape differ).
+
+    Examples
+    --------
+    >>> try:
+    ...     adata = si.datasets.pancreas(data_dir="folder/with/another/version")
+    ... except si.datasets.DataFileMismatchError as error:
+    ...     print(error)  # expected vs found checksum or shape
+    """
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     Returns
     -------
     The folder (it may not exist yet).
+
+    Examples
+    --------
+    >>> import os
+    >>> os.environ["SCVI_INTERPRET_DATA"] = "../shared/data"
+    >>> si.datasets.resolve_data_dir()
+    PosixPath('../shared/data')
+    >>> si.datasets.resolve_data_dir("~/data")  # an explicit folder wins
+    PosixPath('/home/user/data')
     """
     if data_dir is not None:
         return Path(data_dir).expanduser()

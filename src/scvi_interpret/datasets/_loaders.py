@@ -51,6 +51,14 @@ def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
     -------
     AnnData of shape (1,937 cells, 20,125 genes): raw integer UMI counts in ``.X`` and in
     ``.layers["counts"]``, ``obs["cell_type"]`` (14 types) and ``obs["batch"]`` (the donor).
+
+    Examples
+    --------
+    >>> adata = si.datasets.pancreas()  # from $SCVI_INTERPRET_DATA, or data_dir=
+    >>> adata
+    AnnData object with n_obs × n_vars = 1937 × 20125
+        obs: 'cell_type', 'donor', 'batch'
+        layers: 'counts'
     """
     adata = ad.read_h5ad(locate(PANCREAS, data_dir))
     _check_shape(adata, {"": (1937, 20125)}, "pancreas")
@@ -76,6 +84,14 @@ def pbmc_citeseq(data_dir: str | os.PathLike | None = None) -> md.MuData:
     ``obs`` has ``cell_type`` (17), ``batch`` (B1–B3), ``donor``, ``sample_id``,
     ``condition``, ``age_interval`` and ``cohort``. Feature names are unique within a
     modality only: 23 proteins share their name with a gene.
+
+    Examples
+    --------
+    >>> mdata = si.datasets.pbmc_citeseq()
+    >>> mdata["rna"].n_vars, mdata["prot"].n_vars
+    (1000, 192)
+    >>> mdata.obs["batch"].value_counts().sort_index().index.tolist()
+    ['B1', 'B2', 'B3']
     """
     mdata = _read_mudata(PBMC_CITESEQ, data_dir)
     _check_shape(mdata, {"rna": (30534, 1000), "prot": (30534, 192)}, "pbmc_citeseq")
@@ -100,6 +116,13 @@ def pbmc_mosaic(data_dir: str | os.PathLike | None = None) -> md.MuData:
     MuData with 1,600 cells: ``rna`` (1,200 cells × 500 genes) and ``adt``
     (1,200 cells × 224 antibodies), raw counts; ``obs["cell_type"]`` (8 types) and
     ``obs["batch"]`` (4). ``obsm["rna"]``/``obsm["adt"]`` say which cells have each modality.
+
+    Examples
+    --------
+    >>> mosaic = si.datasets.pbmc_mosaic()  # ships in the package
+    >>> mosaic["rna"].n_obs, mosaic["adt"].n_obs, mosaic.n_obs  # overlapping, not equal
+    (1200, 1200, 1600)
+    >>> mdata = si.model.MultimodalClassifier.align_mudata(mosaic)
     """
     mdata = _read_mudata(PBMC_MOSAIC, data_dir)
     _check_shape(mdata, {"rna": (1200, 500), "adt": (1200, 224), "": (1600, 724)}, "pbmc_mosaic")

@@ -76,6 +76,16 @@ def coverage(
     -------
     DataFrame with one row per program (index: program name) and columns
     ``n_genes_in_set``, ``n_genes_found``, ``fraction_found``.
+
+    Examples
+    --------
+    >>> sets = {"T": ["CD3E", "CD4", "CD8A"], "B": ["MS4A1"]}
+    >>> report = si.genesets.coverage(["CD3E", "CD4", "MS4A1", "LYZ"], sets)
+    >>> report[["n_genes_in_set", "n_genes_found"]]
+             n_genes_in_set  n_genes_found
+    program
+    T                     3              2
+    B                     1              1
     """
     index = _unique_index(var_names)
     sets = as_gene_sets(gene_sets)
@@ -127,8 +137,19 @@ def build_mask(
 
     Examples
     --------
-    >>> sets = si.genesets.read_gmt("h.all.v7.5.1.symbols.gmt")
-    >>> mask = si.genesets.build_mask(adata.var_names, sets, min_genes=12)
+    >>> sets = {"T_CELL": ["CD3E", "CD4", "CD8A"], "B_CELL": ["MS4A1", "CD79A"], "TINY": ["LYZ"]}
+    >>> mask = si.genesets.build_mask(["CD3E", "CD4", "MS4A1", "CD79A", "LYZ"], sets, min_genes=2)
+    >>> mask.astype(int)  # genes × programs; TINY has fewer than 2 genes in the data
+    program  T_CELL  B_CELL
+    CD3E          1       0
+    CD4           1       0
+    MS4A1         0       1
+    CD79A         0       1
+    LYZ           0       0
+    >>> mask.attrs["coverage"]["kept"].to_dict()
+    {'T_CELL': True, 'B_CELL': True, 'TINY': False}
+
+    With a GMT file: ``si.genesets.build_mask(adata.var_names, "h.all.v7.5.1.symbols.gmt")``.
     """
     if min_genes < 1:
         raise ValueError(f"min_genes must be at least 1, got {min_genes}.")

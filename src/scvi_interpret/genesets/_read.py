@@ -13,7 +13,7 @@ GeneSets = Mapping[str, Iterable[str]] | pd.DataFrame | str | os.PathLike
 
 
 def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
-    """Read a GMT file (one gene set per line: name, description, genes; tab-separated).
+    r"""Read a GMT file (one gene set per line: name, description, genes; tab-separated).
 
     Parameters
     ----------
@@ -29,6 +29,14 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
     ------
     ValueError
         A line has no genes, or a program name occurs twice.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sets.gmt"
+    >>> _ = path.write_text("HALLMARK_A\tdescription\tCD3E\tCD4\nHALLMARK_B\tnone\tMS4A1\n")
+    >>> si.genesets.read_gmt(path)
+    {'HALLMARK_A': ['CD3E', 'CD4'], 'HALLMARK_B': ['MS4A1']}
     """
     gene_sets: dict[str, list[str]] = {}
     for line_number, line in enumerate(Path(path).read_text().splitlines(), start=1):
@@ -81,6 +89,12 @@ def as_gene_sets(gene_sets: GeneSets) -> dict[str, list[str]]:
     -------
     dict
         Program name -> unique gene names, in input order.
+
+    Examples
+    --------
+    >>> long = pd.DataFrame({"program": ["T", "T", "B"], "gene": ["CD3E", "CD4", "MS4A1"]})
+    >>> si.genesets.as_gene_sets(long)
+    {'T': ['CD3E', 'CD4'], 'B': ['MS4A1']}
     """
     if isinstance(gene_sets, str | os.PathLike):
         return read_gmt(gene_sets)

@@ -27,6 +27,13 @@ class CovariateOffsets(nn.Module):
         Number of categories of each categorical covariate, the batch first.
     n_continuous
         Number of continuous covariates.
+
+    Examples
+    --------
+    >>> offsets = si.nn.CovariateOffsets(n_output=100, n_cats_per_cov=[3], n_continuous=1)
+    >>> out = offsets([torch.tensor([[0], [2]])], torch.tensor([[0.5], [1.0]]))
+    >>> out.shape  # cells × genes, added to the decoder's log-rates
+    torch.Size([2, 100])
     """
 
     def __init__(self, n_output: int, n_cats_per_cov: Sequence[int] = (), n_continuous: int = 0):

@@ -29,6 +29,17 @@ def product_of_experts(
     Returns
     -------
     Joint mean and variance, each of shape (n_cells, n_latent).
+
+    Examples
+    --------
+    Two experts (rows: modalities) for one cell, the second not measured:
+
+    >>> means = torch.tensor([[[2.0]], [[-5.0]]])  # modalities × cells × latent
+    >>> variances = torch.tensor([[[1.0]], [[1.0]]])
+    >>> present = torch.tensor([[1.0, 0.0]])  # cells × modalities
+    >>> mean, variance = si.nn.product_of_experts(means, variances, present)
+    >>> mean, variance  # with the N(0, 1) prior expert: precision 2
+    (tensor([[1.]]), tensor([[0.5000]]))
     """
     weight = present.T.unsqueeze(-1).to(means.dtype)  # (n_modalities, n_cells, 1)
     precision = weight / variances
@@ -58,6 +69,15 @@ def drop_modalities(
     Returns
     -------
     The mask actually given to the encoders, same shape and dtype as ``present``.
+
+    Examples
+    --------
+    >>> present = torch.ones(1000, 2)
+    >>> kept = si.nn.drop_modalities(present, rate=0.3, generator=torch.Generator().manual_seed(0))
+    >>> bool((kept.sum(1) >= 1).all())  # never hides every modality of a cell
+    True
+    >>> round(float((kept.sum(1) < 2).float().mean()), 1)
+    0.3
     """
     if rate <= 0 or present.shape[1] < 2:
         return present

@@ -19,6 +19,16 @@ def train_only_beyond(param: torch.nn.Parameter, n_frozen: int, dim: int = 0) ->
         Leading slices to freeze (the reference's categories or nodes).
     dim
         Axis of the slices.
+
+    Examples
+    --------
+    Reference mapping: the first 2 rows (reference batches) stay frozen, new rows learn.
+
+    >>> table = torch.nn.Parameter(torch.ones(3, 4))
+    >>> si.nn.train_only_beyond(table, n_frozen=2)
+    >>> table.sum().backward()
+    >>> table.grad[:, 0]
+    tensor([0., 0., 1.])
     """
     param.requires_grad_(True)
 

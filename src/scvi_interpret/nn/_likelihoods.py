@@ -33,6 +33,12 @@ def nb_log_prob(
     Returns
     -------
     Tensor of the shape of ``mu``.
+
+    Examples
+    --------
+    >>> x, mu, theta = torch.tensor([0.0, 3.0]), torch.tensor([2.0, 2.0]), torch.tensor([5.0, 5.0])
+    >>> si.nn.nb_log_prob(x, mu, theta)
+    tensor([-1.6824, -1.8853])
     """
     log_theta_mu = torch.log(theta + mu + eps)
     result = theta * (torch.log(theta + eps) - log_theta_mu) + x * (

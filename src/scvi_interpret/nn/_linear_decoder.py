@@ -40,6 +40,12 @@ class LinearDecoder(nn.Module):
         program ``p`` (hard mask) or is penalised outside them (``soft_mask``).
     soft_mask
         Use the program mask as a soft mask.
+
+    Examples
+    --------
+    >>> decoder = si.nn.LinearDecoder(n_latent=10, n_output=2000, n_cats_per_cov=[4])
+    >>> decoder.factor_loadings.weight.shape  # genes × factors
+    torch.Size([2000, 10])
     """
 
     def __init__(

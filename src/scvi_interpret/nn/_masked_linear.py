@@ -20,6 +20,13 @@ class MaskedLinear(nn.Module):
         Boolean tensor of shape (n_out, n_in): ``mask[g, p]`` says gene ``g`` is in program ``p``.
     soft
         Soft mask instead of a hard one.
+
+    Examples
+    --------
+    >>> mask = torch.tensor([[1, 0], [1, 0], [0, 1]], dtype=torch.bool)  # 3 genes × 2 programs
+    >>> layer = si.nn.MaskedLinear(mask)
+    >>> bool((layer.effective_weight()[~mask] == 0).all())  # hard mask: zero outside programs
+    True
     """
 
     def __init__(self, mask: torch.Tensor, soft: bool = False):

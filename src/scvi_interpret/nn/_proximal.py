@@ -22,6 +22,14 @@ def soft_threshold_(
     amount
         Step size × penalty strength: a number, or a tensor of ``weight``'s shape (one step
         size per entry, e.g. Adam's).
+
+    Examples
+    --------
+    >>> weight = torch.tensor([[0.5, -0.05], [0.02, 1.0]])
+    >>> si.nn.soft_threshold_(weight, torch.ones_like(weight, dtype=torch.bool), 0.1)
+    >>> weight
+    tensor([[0.4000, -0.0000],
+            [0.0000, 0.9000]])
     """
     shrunk = torch.sign(weight) * torch.clamp(weight.abs() - amount, min=0.0)
     weight.copy_(torch.where(where, shrunk, weight))
@@ -43,6 +51,14 @@ def group_soft_threshold_(
         Boolean tensor of shape (n_in,): the columns to shrink.
     amount
         Step size × penalty strength: a number, or a tensor of shape (n_in,) (one per column).
+
+    Examples
+    --------
+    >>> weight = torch.tensor([[3.0, 0.03], [4.0, 0.04]])  # column norms 5 and 0.05
+    >>> si.nn.group_soft_threshold_(weight, torch.tensor([True, True]), 0.1)
+    >>> weight
+    tensor([[2.9400, 0.0000],
+            [3.9200, 0.0000]])
     """
     norms = weight.norm(dim=0)
     factor = torch.clamp(1.0 - amount / norms.clamp_min(1e-12), min=0.0)
@@ -66,6 +82,13 @@ class StepSizes:
         ``1 - beta2 ** step``.
     eps
         Adam's ``eps``.
+
+    Examples
+    --------
+    >>> steps = si.nn.StepSizes(lr=1e-3)  # plain SGD-like step: lr everywhere
+    >>> steps.everywhere(torch.zeros(2, 2))
+    tensor([[0.0010, 0.0010],
+            [0.0010, 0.0010]])
     """
 
     def __init__(

@@ -34,6 +34,11 @@ def feature_importance(
         Features per modality.
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> importance = model.get_feature_importance()
+    >>> si.pl.feature_importance(importance, "Mono_Classical", n_top=10)  # a panel per modality
     """
     import matplotlib.pyplot as plt
 
@@ -78,6 +83,13 @@ def beeswarm(
         Features shown.
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> table, explanations = model.get_feature_importance(
+    ...     target="NK", indices=nk_cells, return_explanation=True
+    ... )
+    >>> si.pl.beeswarm(explanations["protein"], "NK", max_display=12)
     """
     import matplotlib.pyplot as plt
     import shap
@@ -102,6 +114,11 @@ def modality_share(
         From :func:`scvi_interpret.tl.modality_share` (targets × modalities, rows sum to 1).
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> importance = model.get_feature_importance()
+    >>> si.pl.modality_share(si.tl.modality_share(importance))
     """
     import matplotlib.pyplot as plt
 
@@ -131,6 +148,11 @@ def deletion_curve(
         From ``model.deletion_curve``.
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> curve = model.deletion_curve("NK")
+    >>> si.pl.deletion_curve(curve)
     """
     import matplotlib.pyplot as plt
 

@@ -36,6 +36,11 @@ def traversal_heatmap(
         Features (largest ``|log2_fold_change|``).
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> walk, curves = model.latent_traversal(dims=["factor_0"], return_curves=True)
+    >>> si.pl.traversal_heatmap(walk, curves, "factor_0", n_top=12)
     """
     rows = traversal[(traversal["modality"] == modality)]
     order = list(dict.fromkeys(rows["dimension"]))
@@ -74,6 +79,12 @@ def archetypes(
         Modality of the features.
     show, save, return_fig
         As in scanpy.
+
+    Examples
+    --------
+    >>> arch = model.get_archetypes()
+    >>> si.pl.archetypes(arch, n_top=5)  # top genes per archetype, mean weight per label
+    >>> si.pl.archetypes(arch, modality="protein", save="archetypes_protein.png")
     """
     import matplotlib.pyplot as plt
 

@@ -31,11 +31,12 @@ def draw_heatmap(
 def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str) -> Figure:
     import matplotlib.pyplot as plt
 
-    height = max(3.0, 0.22 * matrix.shape[0] + 1.2)
+    # long column labels (program names) are drawn below the axes: make room for them
+    label_height = 0.075 * max((len(str(c)) for c in matrix.columns), default=0)
+    height = max(3.0, 0.22 * matrix.shape[0] + 1.2 + label_height)
     width = max(3.5, 0.45 * matrix.shape[1] + 2.0)
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
     draw_heatmap(ax, matrix, title, cbar_label)
-    fig.tight_layout()
     return fig
 
 
@@ -60,6 +61,10 @@ def loadings_heatmap(
     Returns
     -------
     The figure if ``return_fig``.
+
+    Examples
+    --------
+    >>> si.pl.loadings_heatmap(model.get_loadings(), n_top=4, save="loadings.png")
     """
     features = list(
         dict.fromkeys(f for c in loadings.columns for f in loadings[c].nlargest(n_top).index)
@@ -86,6 +91,11 @@ def factor_heatmap(
     Returns
     -------
     The figure if ``return_fig``.
+
+    Examples
+    --------
+    >>> latent = model.get_latent_representation()
+    >>> si.pl.factor_heatmap(si.tl.group_means(latent, adata.obs["cell_type"]))
     """
     fig = _heatmap(group_means, "Mean factor value per group", "mean (z-scored)")
     return finish(fig, show, save, return_fig)

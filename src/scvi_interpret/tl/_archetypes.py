@@ -21,6 +21,14 @@ class ArchetypeFit:
         Explained variance for each number of archetypes tried, ``{k: value}``.
     n_archetypes
         The number used.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> corners = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    >>> fit = si.tl.archetypal_analysis(rng.dirichlet(np.ones(3), 300) @ corners, n_archetypes=3)
+    >>> fit.weights.shape, fit.archetypes.shape
+    ((300, 3), (3, 2))
     """
 
     archetypes: np.ndarray
@@ -70,6 +78,19 @@ def archetypal_analysis(
     Returns
     -------
     :class:`ArchetypeFit`.
+
+    Examples
+    --------
+    Cells that are mixtures of three extreme states; the fit finds the three corners.
+
+    >>> rng = np.random.default_rng(0)
+    >>> corners = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    >>> latent = rng.dirichlet(np.ones(3), size=500) @ corners
+    >>> fit = si.tl.archetypal_analysis(latent, n_archetypes=3)
+    >>> sorted(tuple(int(v) for v in row) for row in np.round(fit.archetypes))
+    [(0, 0), (0, 4), (4, 0)]
+    >>> bool(np.allclose(fit.weights.sum(1), 1))
+    True
     """
     latent = np.asarray(latent, dtype=np.float64)
     if n_archetypes is not None:

@@ -22,6 +22,12 @@ def posterior_fdr_calls(proba: np.ndarray, fdr_target: float) -> np.ndarray:
     Returns
     -------
     Boolean array of shape (n_tests,): the calls.
+
+    Examples
+    --------
+    >>> proba = np.array([0.99, 0.98, 0.9, 0.6, 0.2])
+    >>> si.tl.posterior_fdr_calls(proba, fdr_target=0.05)
+    array([ True,  True,  True, False, False])
     """
     proba = np.asarray(proba, dtype=float)
     order = np.argsort(-proba, kind="stable")
@@ -93,6 +99,20 @@ def differential_activity(
     Tidy DataFrame with one row per (group1, node) and columns ``group1``, ``group2``,
     ``program``, ``mean1``, ``mean2``, ``effect_size``, ``proba_up``, ``bayes_factor``,
     ``proba_change``, ``is_changed``; sorted by group1 and decreasing ``|effect_size|``.
+
+    Examples
+    --------
+    Program activity of two groups of cells (posterior means and variances, cells × programs):
+
+    >>> rng = np.random.default_rng(0)
+    >>> means = rng.normal(size=(200, 2))
+    >>> means[:100, 0] += 2.0  # program P0 is up in group "a"
+    >>> groups = ["a"] * 100 + ["b"] * 100
+    >>> table = si.tl.differential_activity(means, np.full((200, 2), 0.1), groups, ["P0", "P1"])
+    >>> table.query("group1 == 'a'")[["program", "is_changed"]]
+      program  is_changed
+    0      P0        True
+    1      P1       False
     """
     means, variances = np.asarray(means, dtype=float), np.asarray(variances, dtype=float)
     groups = pd.Series(np.asarray(groups, dtype=object))

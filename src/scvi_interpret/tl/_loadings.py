@@ -22,6 +22,14 @@ def top_features(loadings: pd.DataFrame, n_top: int = 10) -> pd.DataFrame:
     -------
     Tidy DataFrame with columns ``factor``, ``direction`` (``"positive"``/``"negative"``),
     ``feature``, ``loading``, ``rank`` (1 = strongest), sorted by factor, direction, rank.
+
+    Examples
+    --------
+    >>> loadings = pd.DataFrame({"factor_0": [2.0, -1.0, 0.1]}, index=["CD3E", "LYZ", "ACTB"])
+    >>> si.tl.top_features(loadings, n_top=1)
+         factor direction feature  loading  rank
+    0  factor_0  positive    CD3E      2.0     1
+    1  factor_0  negative     LYZ     -1.0     1
     """
     if n_top < 1:
         raise ValueError(f"n_top must be at least 1, got {n_top}.")
@@ -59,6 +67,14 @@ def group_means(
     Returns
     -------
     DataFrame of shape (n_groups, n_factors).
+
+    Examples
+    --------
+    >>> latent = np.array([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
+    >>> si.tl.group_means(latent, ["B", "B", "T", "T"], standardize=False)
+       factor_0  factor_1
+    B       2.0       0.0
+    T       0.0       3.0
     """
     frame = pd.DataFrame(values).copy()
     if not isinstance(values, pd.DataFrame):

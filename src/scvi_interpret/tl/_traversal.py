@@ -57,6 +57,21 @@ def latent_traversal(
         ``rank`` (by ``|log2_fold_change|`` within dimension and modality).
     curves
         ``{modality: array (len(dims), n_steps, n_features)}``, the decoded expression.
+
+    Examples
+    --------
+    A decoder in which dimension 0 raises gene "a" and lowers gene "b":
+
+    >>> decode = lambda z: {"rna": torch.softmax(torch.stack([z[:, 0], -z[:, 0]], 1), 1)}
+    >>> latent = np.random.default_rng(0).normal(size=(100, 2))
+    >>> names = {"rna": ["a", "b"]}
+    >>> table, curves = si.tl.latent_traversal(decode, latent, [0], ["z0", "z1"], names)
+    >>> table[["dimension", "feature", "monotonic"]].sort_values("feature")
+      dimension feature  monotonic
+    0        z0       a       True
+    1        z0       b       True
+    >>> bool((table.set_index("feature").loc["a", "log2_fold_change"] > 0))
+    True
     """
     if n_steps < 2:
         raise ValueError(f"n_steps must be at least 2, got {n_steps}.")

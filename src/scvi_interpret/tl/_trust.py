@@ -50,6 +50,20 @@ def deletion_curve(
     -------
     DataFrame with ``k``, ``output_top`` and ``output_random`` (mean over cells), and
     ``output_full`` (no deletion), one row per k.
+
+    Examples
+    --------
+    >>> weight = torch.tensor([3.0, 1.0, 0.0, 0.0])
+    >>> fn = lambda x: x @ weight
+    >>> inputs, baseline = torch.ones(8, 4), torch.zeros(4)
+    >>> values = (inputs * weight).numpy()  # exact SHAP values of the linear function
+    >>> curve = si.tl.deletion_curve(fn, inputs, values, baseline, ks=(1, 2))
+    >>> curve[["k", "output_top"]]
+       k  output_top
+    0  1         1.0
+    1  2         0.0
+    >>> bool((curve["output_random"] > curve["output_top"]).all())
+    True
     """
     extra = extra or {}
     rng = np.random.default_rng(seed)
@@ -90,6 +104,16 @@ def rank_agreement(tables: Sequence[pd.DataFrame], n_top: int = 20) -> pd.DataFr
     DataFrame per target (and modality): ``spearman`` (mean pairwise rank correlation of the
     mean absolute SHAP values) and ``top_overlap`` (mean pairwise Jaccard index of the top
     ``n_top``).
+
+    Examples
+    --------
+    >>> genes = ["MS4A1", "CD79A", "LYZ"]
+    >>> run_a = pd.DataFrame({"target": "B", "modality": "rna", "feature": genes,
+    ...                       "mean_abs_shap": [0.3, 0.2, 0.01]})
+    >>> run_b = run_a.assign(mean_abs_shap=[0.25, 0.22, 0.02])
+    >>> si.tl.rank_agreement([run_a, run_b], n_top=2)
+      target modality  spearman  top_overlap
+    0      B      rna       1.0          1.0
     """
     if len(tables) < 2:
         raise ValueError("rank_agreement needs at least two importance tables.")

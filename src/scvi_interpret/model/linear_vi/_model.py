@@ -324,6 +324,7 @@ class LinearVI(
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
             (``accelerator``, ``devices``, ``early_stopping``, ``train_size``…).
         """
+        self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,

@@ -61,6 +61,13 @@ class LinearVAE(BaseModuleClass):
         (see :class:`~scvi_interpret.nn.LinearDecoder`). ``None``: a dense linear decoder.
     soft_mask
         Use ``program_mask`` as a soft mask.
+
+    Examples
+    --------
+    The module behind :class:`~scvi_interpret.model.LinearVI`; reach it as ``model.module``.
+
+    >>> model = si.model.LinearVI(adata, n_latent=10)
+    >>> model.module.decoder.factor_loadings.weight.shape  # genes × factors
     """
 
     def __init__(

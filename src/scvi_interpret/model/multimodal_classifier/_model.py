@@ -270,6 +270,7 @@ class MultimodalClassifier(
                 "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
                 "or pass calibrate=False."
             )
+        self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
         result = super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,

@@ -64,6 +64,15 @@ class MultimodalVAE(BaseModuleClass):
     log_frequencies
         Optional modality name -> start value of the decoder's output bias, shape
         (n_features,): log of each feature's mean share of a cell's counts.
+
+    Examples
+    --------
+    The module behind :class:`~scvi_interpret.model.MultimodalClassifier`; reach it as
+    ``model.module``.
+
+    >>> model = si.model.MultimodalClassifier(mdata)
+    >>> list(model.module.encoders)  # one encoder per modality
+    ['rna', 'protein']
     """
 
     def __init__(

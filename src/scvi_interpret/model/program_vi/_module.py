@@ -35,6 +35,13 @@ class ProgramVAE(LinearVAE):
         Soft instead of hard mask.
     **kwargs
         Passed to :class:`~scvi_interpret.model.LinearVAE` (``n_latent`` is set from the mask).
+
+    Examples
+    --------
+    The module behind :class:`~scvi_interpret.model.ProgramVI`; reach it as ``model.module``.
+
+    >>> model = si.model.ProgramVI(adata, gene_programs=mask)
+    >>> model.module.decoder.loadings().shape  # genes × program nodes
     """
 
     def __init__(

@@ -27,6 +27,12 @@ class ProgramTrainingPlan(TrainingPlan):
     **kwargs
         Passed to :class:`scvi.train.TrainingPlan` (``lr``, ``weight_decay``,
         ``n_epochs_kl_warmup``, …).
+
+    Examples
+    --------
+    Used by ``ProgramVI.train``; its penalties are set through ``plan_kwargs``:
+
+    >>> model.train(max_epochs=400, plan_kwargs={"group_lasso": 0.1, "soft_mask_l1": 0.1})
     """
 
     def __init__(

@@ -1,0 +1,50 @@
+"""Every public name has an example in its docstring; those of tl, nn and genesets run."""
+
+import contextlib
+import doctest
+import inspect
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import scvi_interpret as si
+
+with contextlib.redirect_stdout(io.StringIO()):
+    import archetypes  # noqa: F401  (prints its backend once on import)
+
+MODULES = ["model", "datasets", "genesets", "tl", "pl", "nn"]
+RUN = ["genesets", "tl", "nn"]  # self-contained; the others need data or a trained model
+PUBLIC = [(m, n) for m in MODULES for n in getattr(si, m).__all__]
+
+
+def _docstring(module: str, name: str) -> str:
+    obj = getattr(getattr(si, module), name)
+    return inspect.getdoc(obj) or ""
+
+
+@pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
+def test_public_name_has_an_example(module, name):
+    if module == "genesets" and name == "GeneSets":
+        pytest.skip("a type alias (documented in the API page)")
+    text = _docstring(module, name)
+    assert "Examples\n--------\n" in text and ">>> " in text, f"si.{module}.{name}"
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(m, n) for m, n in PUBLIC if m in RUN and n != "GeneSets"],
+    ids=[f"{m}.{n}" for m, n in PUBLIC if m in RUN and n != "GeneSets"],
+)
+def test_example_runs_and_prints_what_it_shows(module, name):
+    obj = getattr(getattr(si, module), name)
+    globs = {"si": si, "np": np, "pd": pd, "torch": torch}
+    finder = doctest.DocTestFinder(recurse=False)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(obj, name, globs=globs) if t.examples]
+    assert tests, f"si.{module}.{name} has no runnable example"
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0, f"si.{module}.{name}: {runner.failures} failing example(s)"
