@@ -18,10 +18,10 @@ DATA_ENV_VAR = "SCVI_INTERPRET_DATA"
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    """``$SCVI_INTERPRET_DATA``, else ``../shared/data`` beside the repository."""
+    """``$SCVI_INTERPRET_DATA``, else ``../shared/data`` beside the repository (absolute)."""
     folder = Path(
         os.environ.get(DATA_ENV_VAR, Path(__file__).resolve().parents[2] / "shared/data")
-    )
+    ).resolve()  # absolute: notebooks run by the tests start in another folder
     if not (folder / "pancreas_baron_human1.h5ad").is_file():
         pytest.fail(
             f"Real data not found in {folder}. Set {DATA_ENV_VAR} to the folder that holds "
