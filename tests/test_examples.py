@@ -18,26 +18,18 @@ with contextlib.redirect_stdout(io.StringIO()):
 MODULES = ["model", "datasets", "genesets", "tl", "pl", "nn"]
 RUN = ["genesets", "tl", "nn"]  # self-contained; the others need data or a trained model
 PUBLIC = [(m, n) for m in MODULES for n in getattr(si, m).__all__]
-
-
-def _docstring(module: str, name: str) -> str:
-    obj = getattr(getattr(si, module), name)
-    return inspect.getdoc(obj) or ""
+RUNNABLE = [(m, n) for m, n in PUBLIC if m in RUN and n != "GeneSets"]  # GeneSets: an alias
 
 
 @pytest.mark.parametrize(("module", "name"), PUBLIC, ids=[f"{m}.{n}" for m, n in PUBLIC])
 def test_public_name_has_an_example(module, name):
     if module == "genesets" and name == "GeneSets":
         pytest.skip("a type alias (documented in the API page)")
-    text = _docstring(module, name)
+    text = inspect.getdoc(getattr(getattr(si, module), name)) or ""
     assert "Examples\n--------\n" in text and ">>> " in text, f"si.{module}.{name}"
 
 
-@pytest.mark.parametrize(
-    ("module", "name"),
-    [(m, n) for m, n in PUBLIC if m in RUN and n != "GeneSets"],
-    ids=[f"{m}.{n}" for m, n in PUBLIC if m in RUN and n != "GeneSets"],
-)
+@pytest.mark.parametrize(("module", "name"), RUNNABLE, ids=[f"{m}.{n}" for m, n in RUNNABLE])
 def test_example_runs_and_prints_what_it_shows(module, name):
     obj = getattr(getattr(si, module), name)
     globs = {"si": si, "np": np, "pd": pd, "torch": torch}

@@ -76,6 +76,17 @@ class FeatureAttribution:
     base_values: np.ndarray | None = None
     cell_targets: np.ndarray | None = None
 
+    @property
+    def explained_targets(self) -> np.ndarray:
+        """Boolean mask over ``targets``: False for a target no explained cell has.
+
+        With one target per cell (``n_cells_per_target``), a target no cell was explained for
+        has no values; otherwise every target is explained.
+        """
+        if self.n_cells_per_target is None:
+            return np.ones(len(self.targets), dtype=bool)
+        return self.n_cells_per_target > 0
+
     def to_frame(self, modality: str | Sequence[str]) -> pd.DataFrame:
         """Tidy table: one row per (target, feature) with the DESIGN.md columns.
 
@@ -110,9 +121,7 @@ class FeatureAttribution:
                 .rank(ascending=False, method="first")
                 .astype(int)
             )
-        if self.n_cells_per_target is not None:
-            explained = np.asarray(self.targets)[self.n_cells_per_target > 0]
-            frame = frame[frame["target"].isin(explained)]
+        frame = frame[frame["target"].isin(np.asarray(self.targets)[self.explained_targets])]
         order = {t: i for i, t in enumerate(self.targets)}
         frame["_order"] = frame["target"].map(order)
         return frame.sort_values(["_order", "rank"]).drop(columns="_order").reset_index(drop=True)

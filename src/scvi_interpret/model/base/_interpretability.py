@@ -290,8 +290,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
                 columns=result.targets,
             )
             holder = self._modality_adata(adata, modality)
-            if result.n_cells_per_target is not None:  # targets no explained cell has
-                table = table.loc[:, result.n_cells_per_target > 0]
+            table = table.loc[:, result.explained_targets]
             holder.varm[key] = table.reindex(holder.var_names).fillna(0.0)
         adata.uns[key] = settings
 
