@@ -76,9 +76,10 @@ def agreement_with_gradient_explainer(model, mdata, n_cells: int, seed: int) -> 
     batch = mdata.obs["batch"].astype(str).to_numpy()
     cells = np.flatnonzero((batch == "B1") & (mdata.obs["cell_type"] == target).to_numpy())
     cells = np.random.default_rng(seed).choice(cells, n_cells, replace=False)
-    plan = model._attribution_plan(mdata, target, None, "log1p")
-    background = model._background(mdata, plan, 20, seed)
-    ((inputs, extra),) = plan.inputs(mdata, cells, len(cells))
+    plan = model._attribution_plan(target, None, "log1p")
+    data = model._cells(mdata)
+    background = model._background(data, plan, 20, seed)
+    ((inputs, extra),) = plan.inputs(data, cells, len(cells))
 
     class Explained(torch.nn.Module):
         def forward(self, x):

@@ -42,6 +42,7 @@ def test_docs_build_without_warnings(tmp_path):
         "user_guide/multimodal_classifier",
         "reading_attributions",
         "installation",
+        "atlas_scale",
     ]:
         assert (html / f"{page}.html").is_file(), page
     tutorials = sorted((DOCS.parent / "tutorials").glob("*.ipynb"))
@@ -51,7 +52,7 @@ def test_docs_build_without_warnings(tmp_path):
         assert "<img" in page, notebook.stem
     import scvi_interpret as si
 
-    for module in ["model", "datasets", "genesets", "tl", "pl", "nn"]:
+    for module in ["model", "data", "datasets", "genesets", "tl", "pl", "nn"]:
         for name in getattr(si, module).__all__:
             if name[0].isupper() and module in {"genesets"}:
                 continue  # type aliases

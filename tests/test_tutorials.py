@@ -15,11 +15,12 @@ IDS = [p.stem for p in TUTORIALS]
 CONCLUSIONS_HOLD = "Full run: the conclusions stated above hold."
 
 
-def test_the_three_tutorials_exist():
+def test_the_tutorials_exist():
     assert {p.stem for p in TUTORIALS} >= {
         "factors_and_programs",
         "multimodal_classification",
         "missing_modalities",
+        "atlas_scale",
     }
 
 

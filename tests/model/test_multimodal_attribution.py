@@ -56,8 +56,8 @@ def test_named_classes_and_explanations_per_modality(multiome):
     assert list(rna.feature_names[:2]) == ["gene_0", "gene_1"]
     # SHAP values of both modalities add up to the log odds minus the base value (up to the
     # quadrature error, larger here than on real data: this classifier's log odds reach ±28)
-    logits = model._logits(mdata, cells, calibrated=True)[:, [0, 2]]  # alpha, gamma
-    full = model._logits(mdata, cells, calibrated=True)
+    logits = model._logits(model._cells(mdata), cells, calibrated=True)[:, [0, 2]]  # alpha, gamma
+    full = model._logits(model._cells(mdata), cells, calibrated=True)
     others = [np.logaddexp.reduce(np.delete(full, k, axis=1), axis=1) for k in (0, 2)]
     log_odds = logits - np.stack(others, axis=1)
     gap = log_odds - rna.base_values

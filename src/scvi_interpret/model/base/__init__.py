@@ -1,8 +1,8 @@
 """Shared pieces of the model classes: input checks, start values, the training plan."""
 
-from ._init_values import gene_log_frequencies
+from ._init_values import gene_log_frequencies, registered_statistics
 from ._interpretability import InterpretabilityMixin
-from ._training_plan import TrainingPlan, query_plan_kwargs
+from ._training_plan import TrainingPlan, keep_query_registry, query_plan_kwargs
 from ._traversal_archetypes import Archetypes, LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 from ._validation import (
@@ -25,5 +25,7 @@ __all__ = [
     "check_same_features",
     "gene_log_frequencies",
     "get_matrix",
+    "keep_query_registry",
     "query_plan_kwargs",
+    "registered_statistics",
 ]

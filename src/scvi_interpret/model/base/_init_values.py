@@ -2,30 +2,69 @@
 
 from __future__ import annotations
 
-import numpy as np
+import warnings
+
 import torch
-from scipy import sparse
+
+from ._count_statistics import (
+    STATISTICS_KEY,
+    iter_row_chunks,
+    log_frequencies_tensor,
+    scan_counts,
+)
 
 
-def gene_log_frequencies(counts, pseudo_share: float = 1e-8) -> torch.Tensor:
+def gene_log_frequencies(counts) -> torch.Tensor:
     """Log of each gene's mean share of a cell's counts.
 
     Parameters
     ----------
     counts
-        Dense array or sparse matrix of shape (n_cells, n_genes).
-    pseudo_share
-        Added to each share before the log, so that genes never observed get a finite value.
+        Dense array, sparse matrix or backed (on-disk) matrix of shape (n_cells, n_genes),
+        read in blocks of rows.
 
     Returns
     -------
-    Tensor of shape (n_genes,), float32.
+    Tensor of shape (n_genes,), float32; genes never observed get log(1e-8).
     """
-    totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
-    inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-    if sparse.issparse(counts):
-        shares = sparse.diags(inverse) @ counts
-        mean_share = np.asarray(shares.mean(axis=0)).ravel()
-    else:
-        mean_share = (np.asarray(counts) * inverse[:, None]).mean(axis=0)
-    return torch.as_tensor(np.log(mean_share + pseudo_share), dtype=torch.float32)
+    statistics, _ = scan_counts(iter_row_chunks(counts), counts.shape[1], "counts", check=False)
+    return log_frequencies_tensor(statistics)
+
+
+def registered_statistics(model, registry_key: str = "X") -> dict | None:
+    """Count statistics of a counts field for building a model's module.
+
+    In memory they are computed from the registered matrix; a model built from a registry
+    (data on disk) reads those the data module stored in it (``None``, with a warning, when
+    there are none, e.g. a registry from scvi-tools' own ``TileDBDataModule``).
+
+    Parameters
+    ----------
+    model
+        An scvi-tools model during ``__init__``.
+    registry_key
+        The counts field, ``"X"`` or ``"X_<modality>"``.
+
+    Returns
+    -------
+    ``{"log_frequencies": tensor (n_features,), "mean_count": float}`` or ``None``.
+    """
+    if model.adata is not None:
+        counts = model.adata_manager.get_from_registry(registry_key)
+        statistics, _ = scan_counts(
+            iter_row_chunks(counts), counts.shape[1], "counts", check=False
+        )
+        return {"log_frequencies": log_frequencies_tensor(statistics),
+                "mean_count": statistics.mean_count()}  # fmt: skip
+    stored = model.registry_.get(STATISTICS_KEY, {}).get(registry_key)
+    if stored is None:
+        warnings.warn(
+            "The registry has no count statistics (it does not come from "
+            "si.data.SomaDataModule): the decoder starts from equal feature frequencies, "
+            "which trains more slowly.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return None
+    return {"log_frequencies": log_frequencies_tensor(stored),
+            "mean_count": float(stored["mean_count"])}  # fmt: skip

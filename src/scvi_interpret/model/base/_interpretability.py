@@ -14,6 +14,7 @@ from scvi import REGISTRY_KEYS
 
 from scvi_interpret.tl import expected_gradients, modality_share, stratified_background
 
+from ._cells import Cells, CellsMixin
 from ._names import resolve_names
 from ._traversal_archetypes import LatentExplorationMixin
 from ._trust import AttributionTrustMixin
@@ -34,7 +35,8 @@ class AttributionPlan:
         Differentiable map from inputs (n_cells, n_features), in the chosen input space, plus
         per-cell keyword tensors, to outputs (n_cells, n_targets).
     inputs
-        ``inputs(adata, cells, batch_size)`` yields ``(x, extra)`` minibatches in that space;
+        ``inputs(cells, indices, batch_size)`` yields ``(x, extra)`` minibatches in that space
+        (``cells``: a :class:`~scvi_interpret.model.base._cells.Cells`);
         ``extra`` holds the per-cell keyword tensors of ``function`` (and, when
         ``per_cell_target``, the output to explain for each cell under ``"target_index"``).
     features
@@ -47,7 +49,7 @@ class AttributionPlan:
 
     targets: list[str]
     function: Callable[..., torch.Tensor]
-    inputs: Callable[[AnnData, np.ndarray, int], Iterator[tuple[torch.Tensor, dict]]]
+    inputs: Callable[[Cells, np.ndarray, int], Iterator[tuple[torch.Tensor, dict]]]
     features: list[str]
     modalities: list[str]
     per_cell_target: bool = False
@@ -58,7 +60,7 @@ class AttributionPlan:
         return {m: np.flatnonzero(modalities == m) for m in dict.fromkeys(self.modalities)}
 
 
-class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
+class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, CellsMixin):
     """The shared interpretability calls: feature importance, latent traversal, archetypes.
 
     :meth:`get_feature_importance` is defined here; :meth:`deletion_curve` and
@@ -81,11 +83,10 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         raise NotImplementedError
 
     def _attribution_inputs(
-        self, adata: AnnData, indices: Sequence[int], batch_size: int
+        self, cells: Cells, indices: Sequence[int], batch_size: int
     ) -> Iterator[tuple[torch.Tensor, dict[str, torch.Tensor]]]:
         """Minibatches ``(counts, covariates)`` on the model's device."""
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        for tensors in loader:
+        for tensors in cells.batches(indices, batch_size):
             extra = {"batch_index": tensors[REGISTRY_KEYS.BATCH_KEY].to(self.device)}
             cont = tensors.get(REGISTRY_KEYS.CONT_COVS_KEY)
             if cont is not None:
@@ -94,7 +95,6 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
 
     def _attribution_plan(
         self,
-        adata: AnnData,
         target: str | Sequence[str] | None,
         modalities: str | Sequence[str] | None,
         input_space: str,
@@ -112,7 +112,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         names = self._attribution_targets()
         chosen = resolve_names(target, names, "target")
         explained = self._attribution_function(chosen)
-        features = list(adata.var_names)
+        features = list(self.feature_names)
         if input_space == "counts":
             function, transform = explained, (lambda x: x)
         else:
@@ -122,38 +122,38 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
 
             transform = torch.log1p
 
-        def inputs(adata_, cells, batch_size):
-            for x, extra in self._attribution_inputs(adata_, cells, batch_size):
+        def inputs(cells, indices, batch_size):
+            for x, extra in self._attribution_inputs(cells, indices, batch_size):
                 yield transform(x), extra
 
         return AttributionPlan([names[i] for i in chosen], function, inputs, features,
                                [modality] * len(features))  # fmt: skip
 
-    def _background_pool(self, adata: AnnData) -> np.ndarray:
+    def _background_pool(self, cells: Cells, n_background: int, seed: int) -> np.ndarray:
         """Cells the background is drawn from (all by default)."""
-        return np.arange(adata.n_obs)
+        return np.arange(cells.n_obs)
 
     def _background(
-        self, adata: AnnData, plan: AttributionPlan, n_background: int, seed: int
+        self, cells: Cells, plan: AttributionPlan, n_background: int, seed: int
     ) -> torch.Tensor:
         """Background inputs (n_background, n_features), stratified by the labels."""
-        pool = self._background_pool(adata)
-        labels = self._background_labels(adata)
+        pool = self._background_pool(cells, n_background, seed)
+        labels = self._background_labels(cells)
         picks = stratified_background(
             None if labels is None else labels[pool], len(pool), n_background, seed
         )
-        return torch.cat([x for x, _ in plan.inputs(adata, pool[picks], len(picks))])
+        return torch.cat([x for x, _ in plan.inputs(cells, pool[picks], len(picks))])
 
     def _attribute(
-        self, adata, cells, plan: AttributionPlan, n_background, n_samples, batch_size, seed,
-        keep_values,
+        self, cells: Cells, indices, plan: AttributionPlan, n_background, n_samples, batch_size,
+        seed, keep_values,
     ):  # fmt: skip
         """Run expected gradients for a plan; returns the result and the background."""
-        background = self._background(adata, plan, n_background, seed)
+        background = self._background(cells, plan, n_background, seed)
         with self._eval_mode():
             result = expected_gradients(
                 plan.function,
-                plan.inputs(adata, cells, batch_size),
+                plan.inputs(cells, indices, batch_size),
                 background,
                 targets=plan.targets,
                 features=plan.features,
@@ -189,6 +189,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         key_added: str | None = None,
         input_space: str = "log1p",
         output: str | None = None,
+        datamodule=None,
     ) -> pd.DataFrame | tuple[pd.DataFrame, dict]:
         """SHAP values of the model's targets on its input features, per modality.
 
@@ -235,6 +236,10 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             Which output of a target is explained, for models whose targets have several
             (MultimodalClassifier: ``"log_odds"`` or ``"probability"`` of a class); ``None``
             for the default.
+        datamodule
+            Cells on disk instead of ``adata`` (a data module with the model's registry, e.g.
+            :class:`~scvi_interpret.data.SomaDataModule`); ``indices`` are positions in it.
+            Only the explained cells and the background are read, in chunks.
 
         Returns
         -------
@@ -249,10 +254,12 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
         :func:`scvi_interpret.tl.modality_share`). With ``return_explanation``, a tuple
         ``(frame, explanations)``.
         """
-        adata = self._validate_anndata(adata)
-        plan = self._attribution_plan(adata, target, modalities, input_space, output)
-        cells = self._resolve_indices(indices, adata.n_obs)
-        result, _ = self._attribute(adata, cells, plan, n_background, n_samples, batch_size,
+        cells = self._cells(adata, datamodule)
+        if key_added is not None and cells.adata is None:
+            raise ValueError("key_added writes to an AnnData's .varm; with datamodule= it cannot.")
+        plan = self._attribution_plan(target, modalities, input_space, output)
+        chosen = self._resolve_indices(indices, cells.n_obs)
+        result, _ = self._attribute(cells, chosen, plan, n_background, n_samples, batch_size,
                                     seed, return_explanation)  # fmt: skip
         frame = result.to_frame(plan.modalities)
         settings = {
@@ -274,7 +281,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
                 zip(result.targets, result.n_cells_per_target.tolist(), strict=True)
             )
         if key_added is not None:
-            self._write_importance(adata, plan, result, key_added, settings)
+            self._write_importance(cells.adata, plan, result, key_added, settings)
         if return_explanation:
             explanation = result.to_explanation()
             return frame, {m: explanation[:, columns] for m, columns in
@@ -316,11 +323,10 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin):
             )
         return np.mod(indices, n_obs)
 
-    def _background_labels(self, adata: AnnData) -> np.ndarray | None:
-        manager = self.get_anndata_manager(adata, required=True)
-        if REGISTRY_KEYS.LABELS_KEY not in manager.data_registry:
+    def _background_labels(self, cells: Cells) -> np.ndarray | None:
+        labels = cells.labels()
+        if labels is None:
             return None
-        labels = np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
         return labels if len(np.unique(labels)) > 1 else None
 
 

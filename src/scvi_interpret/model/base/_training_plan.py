@@ -19,6 +19,21 @@ def query_plan_kwargs(module, plan_kwargs: dict | None) -> dict:
     return plan_kwargs
 
 
+def keep_query_registry(model, registry: dict | None) -> None:
+    """After ``ArchesMixin.load_query_data(registry=…)``: the model keeps the query's registry.
+
+    scvi-tools builds the query model from the query's registry, then copies the reference's
+    saved attributes onto it, the reference's registry among them; the query's categories
+    (its new batches) would then be lost at the next save or inference.
+    """
+    if registry is None or model.adata is not None:
+        return
+    from scvi.data import AnnDataManager
+
+    model.registry_ = registry
+    model.summary_stats = AnnDataManager._get_summary_stats_from_registry(registry)
+
+
 class TrainingPlan(ScviTrainingPlan):
     """:class:`scvi.train.TrainingPlan` with a fused Adam and the ELBO logged once per epoch.
 

@@ -60,7 +60,7 @@ class LatentExplorationMixin:
         raise NotImplementedError
 
     def _feature_names(self, adata: AnnData) -> dict[str, list[str]]:
-        return {"rna": list(adata.var_names)}
+        return {"rna": list(self.feature_names)}
 
     @torch.inference_mode()
     def latent_traversal(
@@ -95,7 +95,7 @@ class LatentExplorationMixin:
         Tidy DataFrame: ``dimension, modality, feature, log2_fold_change`` (end vs start),
         ``max_abs_log2_change``, ``monotonic``, ``rank``; with ``return_curves`` a tuple.
         """
-        adata = self._validate_anndata(adata)
+        adata = self._cells(adata).adata
         names = self._latent_names()
         chosen = resolve_names(dims, names, "dimension")
         latent = self.get_latent_representation(adata)
@@ -147,7 +147,7 @@ class LatentExplorationMixin:
         -------
         :class:`Archetypes`.
         """
-        adata = self._validate_anndata(adata)
+        adata = self._cells(adata).adata
         latent = self.get_latent_representation(adata)
         fit = archetypal_analysis(latent, n_archetypes, max_archetypes, seed=seed)
         labels = [f"archetype_{i}" for i in range(fit.n_archetypes)]
@@ -193,7 +193,7 @@ class LatentExplorationMixin:
         )
 
     def _label_column(self, adata: AnnData) -> pd.Series | None:
-        registry = self.adata_manager.registry["setup_args"]
+        registry = self.registry_["setup_args"]
         key = registry.get("labels_key")
         return adata.obs[key] if key is not None and key in adata.obs else None
 

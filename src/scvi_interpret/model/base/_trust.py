@@ -61,18 +61,18 @@ class AttributionTrustMixin:
         -------
         DataFrame with ``k``, ``output_top``, ``output_random``, ``output_full``.
         """
-        adata = self._validate_anndata(adata)
+        data = self._cells(adata)
         if not isinstance(target, str):
             raise TypeError(f"deletion_curve explains one target (a name), got {target!r}.")
-        plan = self._attribution_plan(adata, target, modalities, input_space)
+        plan = self._attribution_plan(target, modalities, input_space)
         if indices is None:
             rng = np.random.default_rng(seed)
-            indices = np.sort(rng.choice(adata.n_obs, min(n_cells, adata.n_obs), replace=False))
-        cells = self._resolve_indices(indices, adata.n_obs)
+            indices = np.sort(rng.choice(data.n_obs, min(n_cells, data.n_obs), replace=False))
+        cells = self._resolve_indices(indices, data.n_obs)
         result, background = self._attribute(
-            adata, cells, plan, n_background, n_samples, len(cells), seed, keep_values=True
+            data, cells, plan, n_background, n_samples, len(cells), seed, keep_values=True
         )
-        ((inputs, extra),) = plan.inputs(adata, cells, len(cells))
+        ((inputs, extra),) = plan.inputs(data, cells, len(cells))
         with self._eval_mode():
             return deletion_curve(
                 lambda x, **covariates: plan.function(x, **covariates)[:, 0],
@@ -129,10 +129,10 @@ class AttributionTrustMixin:
         over the expressed features), ``top_overlap`` (Jaccard index of the top ``n_top``)
         and ``passed`` (``spearman < threshold``).
         """
-        adata = self._validate_anndata(adata)
-        plan = self._attribution_plan(adata, target, modalities, input_space)
-        cells = self._resolve_indices(indices, adata.n_obs)
-        args = (adata, cells, plan, n_background, n_samples, 64, seed, False)
+        data = self._cells(adata)
+        plan = self._attribution_plan(target, modalities, input_space)
+        cells = self._resolve_indices(indices, data.n_obs)
+        args = (data, cells, plan, n_background, n_samples, 64, seed, False)
         trained, _ = self._attribute(*args)
         state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         try:
@@ -146,7 +146,7 @@ class AttributionTrustMixin:
         # features that are (almost) never expressed get ~0 attribution under any model: they
         # would make any two attributions look alike, so they are left out of the comparison
         expressed = torch.zeros(len(plan.features), device=self.device)
-        for x, _ in plan.inputs(adata, cells, 256):
+        for x, _ in plan.inputs(data, cells, 256):
             expressed += (x > 0).sum(0)
         varying = (expressed / len(cells) >= min_expressed).cpu().numpy()
         rows = []

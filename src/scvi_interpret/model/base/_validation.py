@@ -9,7 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-_ROWS_PER_CHUNK = 4096
+from ._count_statistics import check_count_values, iter_row_chunks
 
 
 def check_obs_keys(adata: AnnData, keys: dict[str, str | Iterable[str] | None]) -> None:
@@ -53,12 +53,21 @@ def get_matrix(adata: AnnData, layer: str | None):
     return adata.layers[layer]
 
 
-def _chunks(matrix) -> Iterable[np.ndarray]:
+def _stored_values(matrix) -> Iterable[np.ndarray]:
+    """The stored values of a matrix in blocks (all at once for an in-memory sparse one)."""
     if sparse.issparse(matrix):
         yield np.asarray(matrix.data)
         return
-    for start in range(0, matrix.shape[0], _ROWS_PER_CHUNK):
-        yield np.asarray(matrix[start : start + _ROWS_PER_CHUNK])
+    for block in iter_row_chunks(matrix):
+        yield np.asarray(block.data) if sparse.issparse(block) else block
+
+
+def row_totals(matrix) -> np.ndarray:
+    """Total count of each row of a dense, sparse or backed matrix, shape (n_cells,)."""
+    if sparse.issparse(matrix) or isinstance(matrix, np.ndarray):
+        return np.asarray(matrix.sum(axis=1), dtype=np.float64).ravel()
+    parts = [np.asarray(b.sum(axis=1), dtype=np.float64).ravel() for b in iter_row_chunks(matrix)]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def check_no_empty_cells(matrix, where: str) -> None:
@@ -67,12 +76,11 @@ def check_no_empty_cells(matrix, where: str) -> None:
     Parameters
     ----------
     matrix
-        Dense array or sparse matrix of shape (n_cells, n_features).
+        Dense array, sparse matrix or backed matrix of shape (n_cells, n_features).
     where
         How to name the matrix in the error.
     """
-    totals = np.asarray(matrix.sum(axis=1)).ravel()
-    n_empty = int((totals <= 0).sum())
+    n_empty = int((row_totals(matrix) <= 0).sum())
     if n_empty:
         raise ValueError(
             f"{n_empty} cell(s) have no counts in {where} (e.g. after selecting highly variable "
@@ -116,25 +124,10 @@ def check_counts(matrix, where: str) -> None:
     Parameters
     ----------
     matrix
-        Dense array or sparse matrix of shape (n_cells, n_features).
+        Dense array, sparse matrix or backed (on-disk) matrix of shape (n_cells, n_features);
+        a backed one is read in blocks of rows.
     where
         How to name the matrix in the error, e.g. ``"adata.layers['counts']"``.
     """
-    for values in _chunks(matrix):
-        if values.size == 0:
-            continue
-        if not np.all(np.isfinite(values)):
-            raise ValueError(
-                f"{where} contains NaN or infinite values. Remove or impute them before setup."
-            )
-        if values.min() < 0:
-            raise ValueError(
-                f"{where} contains negative values (min {values.min():g}). A count likelihood "
-                "needs raw counts: pass the layer with raw counts, not scaled or centred data."
-            )
-        if not np.array_equal(values, np.round(values)):
-            raise ValueError(
-                f"{where} contains non-integer values, but the model's likelihood (negative "
-                "binomial / Poisson) needs raw integer counts. Pass the layer that holds raw "
-                "counts (e.g. layer='counts'), not normalised or log-transformed data."
-            )
+    for values in _stored_values(matrix):
+        check_count_values(values, where)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,9 +33,10 @@ from scvi_interpret.model.base import (
     check_no_empty_cells,
     check_obs_keys,
     check_same_features,
-    gene_log_frequencies,
     get_matrix,
+    keep_query_registry,
     query_plan_kwargs,
+    registered_statistics,
 )
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
@@ -65,7 +65,11 @@ class LinearVI(
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with :meth:`setup_anndata` (in memory or backed on disk); ``None``
+        with ``registry``.
+    registry
+        For data not in memory: the registry of a data module
+        (:class:`~scvi_interpret.data.SomaDataModule`), then ``train(datamodule=…)``.
     n_latent
         Number of latent factors.
     n_hidden
@@ -81,6 +85,9 @@ class LinearVI(
     encode_covariates
         Give the encoder the batch and continuous covariates. Keep ``True`` for reference
         mapping: the query's new batches then adapt the encoder too.
+    datamodule
+        Not used; scvi-tools' ``load(..., datamodule=…)`` passes it for models trained with its
+        own ``TileDBDataModule``.
 
     Examples
     --------
@@ -98,7 +105,8 @@ class LinearVI(
 
     def __init__(
         self,
-        adata: AnnData,
+        adata: AnnData | None = None,
+        registry: dict | None = None,
         n_latent: int = 10,
         n_hidden: int = 128,
         n_layers: int = 1,
@@ -106,8 +114,9 @@ class LinearVI(
         gene_likelihood: GeneLikelihood = "nb",
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
+        datamodule=None,
     ):
-        super().__init__(adata)
+        super().__init__(adata, registry)
         self._build_module(
             n_latent=n_latent,
             n_hidden=n_hidden,
@@ -125,23 +134,25 @@ class LinearVI(
         self.init_params_ = self._get_init_params(locals())
 
     def _build_module(self, **module_kwargs) -> None:
-        """Create ``self.module`` from the registered data's shape and covariates."""
-        manager = self.adata_manager
-        n_cats_per_cov = (
-            manager.get_state_registry(REGISTRY_KEYS.CAT_COVS_KEY).n_cats_per_key
-            if REGISTRY_KEYS.CAT_COVS_KEY in manager.data_registry
-            else None
-        )
+        """Create ``self.module`` from the registry's summary statistics and covariates."""
+        cat_covs = self.registry_["field_registries"].get(REGISTRY_KEYS.CAT_COVS_KEY, {})
+        n_cats_per_cov = cat_covs.get("state_registry", {}).get("n_cats_per_key")
+        statistics = registered_statistics(self, REGISTRY_KEYS.X_KEY)
         self.module = self._module_cls(
             n_input=self.summary_stats.n_vars,
             n_batch=self.summary_stats.n_batch,
             n_cats_per_cov=n_cats_per_cov,
             n_continuous_cov=self.summary_stats.get("n_extra_continuous_covs", 0),
-            gene_log_frequencies=gene_log_frequencies(
-                manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-            ),
+            gene_log_frequencies=None if statistics is None else statistics["log_frequencies"],
             **module_kwargs,
         )
+        return statistics
+
+    @property
+    def feature_names(self) -> pd.Index:
+        """Names of the genes the model reads, in order (from the registry)."""
+        names = self.registry_["field_registries"][REGISTRY_KEYS.X_KEY]["state_registry"]
+        return pd.Index(np.asarray(names["column_names"]).astype(str))
 
     @property
     def factor_names(self) -> list[str]:
@@ -199,6 +210,8 @@ class LinearVI(
         %(param_cat_cov_keys)s
         %(param_cont_cov_keys)s
         """
+        # first, before other locals exist: scvi-tools records every local as a setup argument
+        setup_method_args = cls._get_setup_method_args(**locals())
         matrix = get_matrix(adata, layer)
         keys = {
             "batch_key": batch_key,
@@ -211,7 +224,6 @@ class LinearVI(
         where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
         check_counts(matrix, where)
         check_no_empty_cells(matrix, where)
-        setup_method_args = cls._get_setup_method_args(**locals())
         anndata_fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
             CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
@@ -251,53 +263,12 @@ class LinearVI(
         weight = self.module.decoder.loadings().detach().cpu().numpy()
         if self._center_loadings if center is None else center:
             weight = weight - weight.mean(axis=0, keepdims=True)
-        loadings = pd.DataFrame(weight, index=self.adata.var_names, columns=self.factor_names)
+        loadings = pd.DataFrame(weight, index=self.feature_names, columns=self.factor_names)
         if key_added is not None:
+            if self.adata is None:
+                raise ValueError("key_added writes to adata.varm; this model has no AnnData.")
             self.adata.varm[key_added] = loadings
         return loadings
-
-    def get_latent_representation(
-        self,
-        adata: AnnData | None = None,
-        indices: Sequence[int] | None = None,
-        give_mean: bool = True,
-        batch_size: int | None = None,
-        key_added: str | None = None,
-        **kwargs,
-    ) -> np.ndarray:
-        """Posterior mean (or a sample) of the latent factors for each cell.
-
-        Parameters
-        ----------
-        adata
-            AnnData set up like the training data; defaults to the training data.
-        indices
-            Cells to use; all by default.
-        give_mean
-            Return the posterior mean instead of a sample.
-        batch_size
-            Minibatch size.
-        key_added
-            If given (and ``indices`` is ``None``), also write to ``adata.obsm[key_added]``.
-        **kwargs
-            Passed to :meth:`scvi.model.base.VAEMixin.get_latent_representation`.
-
-        Returns
-        -------
-        Array of shape (n_cells, n_latent).
-        """
-        if key_added is not None and indices is not None:
-            raise ValueError(
-                "key_added writes one row per cell of adata; it cannot be combined with "
-                "indices. Subset the AnnData instead."
-            )
-        latent = super().get_latent_representation(
-            adata=adata, indices=indices, give_mean=give_mean, batch_size=batch_size, **kwargs
-        )
-        if key_added is not None:
-            target = self.adata if adata is None else adata
-            target.obsm[key_added] = latent
-        return latent
 
     def train(
         self,
@@ -366,6 +337,7 @@ class LinearVI(
                 query_genes = reference_genes[reference_genes.isin(query_genes)]
             check_same_features(query_genes, reference_genes, cls.__name__)
         model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        keep_query_registry(model, kwargs.get("registry"))
         if not kwargs.get("unfrozen", False):
             model.module.train_new_categories_only()
         return model

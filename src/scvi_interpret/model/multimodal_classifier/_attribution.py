@@ -13,6 +13,7 @@ from scvi_interpret.model.base._interpretability import (
     check_input_space,
     check_modalities,
 )
+from scvi_interpret.model.base._validation import row_totals
 
 from ._module import modality_key
 
@@ -79,20 +80,14 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         attributed = check_modalities(modalities, others) if modalities is not None else others
         return modality, [features.index(f) for _, f in decoded], attributed
 
-    def _features(self, modality: str) -> list[str]:
-        key = self.modalities[modality]
-        return list(self.adata.mod[key].var_names)
-
     # --------------------------------------------------------------- plan
-    def _attribution_plan(
-        self, adata, target, modalities, input_space, output=None
-    ) -> AttributionPlan:
+    def _attribution_plan(self, target, modalities, input_space, output=None) -> AttributionPlan:
         check_input_space(input_space)
         decoded, positions, attributed = self._parse_targets(target, modalities)
         output = _check_output(output, decoded)
         module = self.module
         order = module.modalities
-        sizes = {m: self.adata.mod[self.modalities[m]].n_vars for m in order}
+        sizes = {m: len(self._features(m)) for m in order}
         columns = torch.as_tensor(positions, device=self.device)
 
         def explained(log_inputs, batch_index, present, **held):
@@ -118,9 +113,8 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         else:
             function = explained
 
-        def inputs(adata_, cells, batch_size):
-            loader = self._make_data_loader(adata=adata_, indices=cells, batch_size=batch_size)
-            for tensors in loader:
+        def inputs(cells, indices, batch_size):
+            for tensors in cells.batches(indices, batch_size):
                 counts = {m: tensors[modality_key(m)].to(self.device) for m in order}
                 batch_index = tensors[REGISTRY_KEYS.BATCH_KEY].to(self.device)
                 present = module.present(counts)
@@ -152,15 +146,29 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         return AttributionPlan(names, function, inputs, features, feature_modalities,
                                per_cell_target=target is None)  # fmt: skip
 
-    def _background_pool(self, adata) -> np.ndarray:
-        """Cells measured in every modality (all cells if there are none)."""
-        manager = self.get_anndata_manager(adata, required=True)
-        complete = np.ones(adata.n_obs, dtype=bool)
-        for name in self.module.modalities:
-            matrix = manager.get_from_registry(modality_key(name))
-            complete &= np.asarray(matrix.sum(axis=1)).ravel() > 0
-        pool = np.flatnonzero(complete)
-        return pool if len(pool) else np.arange(adata.n_obs)
+    def _background_pool(self, cells, n_background: int, seed: int) -> np.ndarray:
+        """Cells measured in every modality (all cells if there are none).
+
+        In memory every cell is checked; on disk (a data module), a random sample of
+        ``50 × n_background`` cells is read and checked, so the cost does not grow with cells.
+        """
+        if cells.adata is not None:
+            manager = self.get_anndata_manager(cells.adata, required=True)
+            complete = np.ones(cells.n_obs, dtype=bool)
+            for name in self.module.modalities:
+                complete &= row_totals(manager.get_from_registry(modality_key(name))) > 0
+            candidates = np.arange(cells.n_obs)
+        else:
+            rng = np.random.default_rng(seed)
+            size = min(cells.n_obs, 50 * n_background)
+            candidates = np.sort(rng.choice(cells.n_obs, size, replace=False))
+            complete = np.concatenate([
+                np.all([tensors[modality_key(m)].sum(1).numpy() > 0
+                        for m in self.module.modalities], axis=0)
+                for tensors in cells.batches(candidates, 1024)
+            ])  # fmt: skip
+        pool = candidates[complete]
+        return pool if len(pool) else candidates
 
     def _modality_adata(self, adata, modality: str):
         return adata.mod[self.modalities[modality]]
@@ -178,7 +186,7 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         return {m: self.module.scale(z, batch, m) for m in self.module.modalities}
 
     def _feature_names(self, adata) -> dict[str, list[str]]:
-        return {m: list(adata.mod[key].var_names) for m, key in self.modalities.items()}
+        return {m: self._features(m) for m in self.modalities}
 
 
 CLASS_OUTPUTS = ("log_odds", "probability")

@@ -23,9 +23,9 @@ from scvi.model.base._archesmixin import _get_loaded_data
 
 from scvi_interpret.model.base import (
     TrainingPlan,
-    gene_log_frequencies,
-    get_matrix,
+    keep_query_registry,
     query_plan_kwargs,
+    registered_statistics,
 )
 from scvi_interpret.tl import expected_calibration_error, fit_temperature
 
@@ -94,7 +94,7 @@ class MultimodalClassifier(
 
     def __init__(
         self,
-        mdata: md.MuData,
+        mdata: md.MuData | None = None,
         n_latent: int = 20,
         n_hidden: int = 128,
         n_layers: int = 1,
@@ -102,8 +102,9 @@ class MultimodalClassifier(
         modality_dropout: float = 0.3,
         classification_ratio: float = 50.0,
         likelihoods: Mapping[str, Likelihood] | None = None,
+        registry: dict | None = None,
     ):
-        super().__init__(mdata)
+        super().__init__(mdata, registry)
         modalities = self.modalities
         likelihoods = dict(likelihoods or {})
         unknown = set(likelihoods) - set(modalities)
@@ -115,9 +116,9 @@ class MultimodalClassifier(
         likelihoods = {
             name: likelihoods.get(name, DEFAULT_LIKELIHOODS.get(name, "nb")) for name in modalities
         }
-        layers = self.adata_manager.registry["setup_args"]["layers"] or {}
+        statistics = {name: registered_statistics(self, modality_key(name)) for name in modalities}
         self.module = self._module_cls(
-            n_features={name: self.adata.mod[key].n_vars for name, key in modalities.items()},
+            n_features={name: len(self._features(name)) for name in modalities},
             likelihoods=likelihoods,
             n_batch=self.summary_stats.n_batch,
             n_labels=len(self.class_names),
@@ -128,8 +129,9 @@ class MultimodalClassifier(
             modality_dropout=modality_dropout,
             classification_ratio=classification_ratio,
             log_frequencies={
-                name: gene_log_frequencies(get_matrix(self.adata.mod[key], layers.get(name)))
-                for name, key in modalities.items()
+                name: values["log_frequencies"]
+                for name, values in statistics.items()
+                if values is not None
             },
         )
         self.calibration_: dict | None = None
@@ -138,6 +140,7 @@ class MultimodalClassifier(
             f"{len(self.class_names)} classes, n_batch {self.summary_stats.n_batch}"
         )
         self.init_params_ = self._get_init_params(locals())
+        self.init_params_["non_kwargs"].pop("mdata", None)  # None when built from a registry
 
     # ------------------------------------------------------------------ setup
     @classmethod
@@ -178,13 +181,14 @@ class MultimodalClassifier(
             Passed to :class:`~scvi.data.AnnDataManager` registration (used by
             :meth:`load_query_data`).
         """
+        # first, before other locals exist: scvi-tools records every local as a setup argument
+        setup_method_args = cls._get_setup_method_args(**locals())
         modalities, layers = dict(modalities), dict(layers or {})
         # a query may lack the labels column (scvi-tools fills it with the unlabelled category)
         obs_keys = {"batch_key": batch_key}
         if "source_registry" not in kwargs:
             obs_keys["labels_key"] = labels_key
         check_mudata(mdata, modalities, layers, obs_keys)
-        setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
             MuDataLayerField(
                 modality_key(name),
@@ -220,20 +224,32 @@ class MultimodalClassifier(
 
     @property
     def modalities(self) -> dict[str, str]:
-        """Modality name -> key in the MuData, as registered."""
-        return dict(self.adata_manager.registry["setup_args"]["modalities"])
+        """Modality name -> key in the MuData (or measurement in a SOMA store), as registered."""
+        return dict(self.registry_["setup_args"]["modalities"])
+
+    def _features(self, modality: str) -> list[str]:
+        """Feature names of a modality, in the order the model reads them."""
+        field = self.registry_["field_registries"][modality_key(modality)]
+        return list(np.asarray(field["state_registry"]["column_names"]).astype(str))
+
+    def get_var_names(self, legacy_mudata_format: bool = False) -> dict:
+        """Feature names per modality key, as saved with the model (also without a MuData)."""
+        if self.adata is not None:
+            return super().get_var_names(legacy_mudata_format=legacy_mudata_format)
+        return {key: np.asarray(self._features(name), dtype=object)
+                for name, key in self.modalities.items()}  # fmt: skip
 
     @property
     def class_names(self) -> list[str]:
         """Class names, in the order of the probability columns."""
-        registry = self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY)
+        registry = self.get_state_registry(REGISTRY_KEYS.LABELS_KEY)
         mapping = list(registry.categorical_mapping)
         return [c for c in mapping if c != registry.unlabeled_category]
 
     @property
     def unlabeled_category(self) -> str:
         """Label of unlabelled cells."""
-        return self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY).unlabeled_category
+        return self.get_state_registry(REGISTRY_KEYS.LABELS_KEY).unlabeled_category
 
     # -------------------------------------------------------------- training
     def train(
@@ -243,6 +259,7 @@ class MultimodalClassifier(
         train_size: float = 0.9,
         calibrate: bool = True,
         plan_kwargs: dict | None = None,
+        datamodule=None,
         **kwargs,
     ):
         """Train VAE and classifier jointly, then calibrate on the held-out labelled cells.
@@ -262,9 +279,21 @@ class MultimodalClassifier(
             unlabelled query, which keeps the reference's temperature).
         plan_kwargs
             Keyword arguments for the training plan (``lr``, ``weight_decay``…).
+        datamodule
+            Cells on disk (:class:`~scvi_interpret.data.SomaDataModule`), with the model
+            built from its registry; its ``train_size`` holds out the calibration cells.
         **kwargs
-            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`.
+            Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
+            (``accelerator``, ``devices``, ``strategy``…). ``strategy="ddp"`` becomes
+            ``"ddp_find_unused_parameters_true"``: a minibatch may leave an encoder unused.
         """
+        if kwargs.get("strategy") == "ddp":
+            # a minibatch may leave an encoder unused (modality dropout, cells lacking a
+            # modality): DDP must then look for unused parameters
+            kwargs["strategy"] = "ddp_find_unused_parameters_true"
+            logger.info("strategy='ddp' -> 'ddp_find_unused_parameters_true' (see the docs).")
+        if datamodule is not None:
+            train_size = getattr(datamodule, "train_size", train_size)
         if calibrate and train_size >= 1.0 and not self.module.is_query:
             raise ValueError(
                 "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
@@ -274,15 +303,17 @@ class MultimodalClassifier(
         result = super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
-            train_size=train_size,
+            train_size=None if datamodule is not None else train_size,
             plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
+            datamodule=datamodule,
             **kwargs,
         )
         held_out = self.validation_indices
         if calibrate and held_out is not None and len(held_out):
-            labelled = held_out[self._label_codes(self.adata)[held_out] < len(self.class_names)]
+            cells = self._cells(datamodule=datamodule)
+            labelled = held_out[cells.labels()[held_out] < len(self.class_names)]
             if len(labelled):
-                self.calibrate(indices=labelled)
+                self.calibrate(indices=labelled, datamodule=datamodule)
             else:
                 logger.info("No labelled held-out cells: the temperature stays %.3g.",
                             float(self.module.temperature))  # fmt: skip
@@ -290,7 +321,10 @@ class MultimodalClassifier(
 
     @torch.inference_mode()
     def calibrate(
-        self, adata: md.MuData | None = None, indices: Sequence[int] | None = None
+        self,
+        adata: md.MuData | None = None,
+        indices: Sequence[int] | None = None,
+        datamodule=None,
     ) -> dict:
         """Fit the temperature of the class probabilities on labelled cells not trained on.
 
@@ -300,22 +334,24 @@ class MultimodalClassifier(
             Cells with labels; default the training MuData.
         indices
             Cells to use (labelled, held out from training); default all labelled cells.
+        datamodule
+            Cells on disk instead of ``adata``.
 
         Returns
         -------
         ``{"temperature", "ece_before", "ece_after", "n_cells"}``, also kept in
         ``model.calibration_``; the temperature is saved with the model.
         """
-        adata = self._validate_anndata(adata)
-        codes = self._label_codes(adata)
-        cells = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
+        data = self._cells(adata, datamodule)
+        codes = data.labels()
+        cells = np.arange(data.n_obs) if indices is None else np.asarray(indices)
         cells = cells[codes[cells] < len(self.class_names)]
         if len(cells) == 0:
             raise ValueError(
                 "No labelled cells to calibrate on: every chosen cell has the unlabelled "
                 f"category {self.unlabeled_category!r}."
             )
-        logits = self._logits(adata, cells, calibrated=False)
+        logits = self._logits(data, cells, calibrated=False)
         with torch.inference_mode(False):
             temperature = fit_temperature(logits, codes[cells])
         before = expected_calibration_error(softmax(logits, axis=1), codes[cells])
@@ -326,17 +362,12 @@ class MultimodalClassifier(
         return self.calibration_
 
     # ------------------------------------------------------------ prediction
-    def _label_codes(self, adata) -> np.ndarray:
-        manager = self.get_anndata_manager(adata, required=True)
-        return np.asarray(manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
-
     @torch.inference_mode()
-    def _logits(self, adata, indices, calibrated: bool, batch_size: int = 512) -> np.ndarray:
-        """Class logits of the chosen cells, shape (n_cells, n_classes)."""
+    def _logits(self, cells, indices, calibrated: bool, batch_size: int = 512) -> np.ndarray:
+        """Class logits of the chosen cells (positions), shape (n_cells, n_classes)."""
         self.module.eval()
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
         parts = []
-        for tensors in loader:
+        for tensors in cells.batches(indices, batch_size):
             inputs = self.module._get_inference_input(tensors)
             outputs = self.module.inference(**inputs)
             parts.append(self.module.classify(outputs["qz"].loc, calibrated).cpu().numpy())
@@ -351,6 +382,7 @@ class MultimodalClassifier(
         calibrated: bool = True,
         batch_size: int = 512,
         key_added: str | None = None,
+        datamodule=None,
     ) -> pd.Series | pd.DataFrame:
         """Predicted cell types, or their (calibrated) probabilities.
 
@@ -374,21 +406,28 @@ class MultimodalClassifier(
             confidence and entropy to ``obs[key_added + "_confidence"]`` /
             ``obs[key_added + "_entropy"]``, and probabilities to ``obsm[key_added +
             "_probabilities"]`` of ``adata``.
+        datamodule
+            Cells on disk instead of ``adata`` (a data module with the model's registry, e.g.
+            :class:`~scvi_interpret.data.SomaDataModule` built with ``reference=model``), read
+            in chunks in order; ``indices`` are positions in it.
 
         Returns
         -------
         Labels as a categorical Series indexed by cell, or with ``soft`` a DataFrame
         cells × classes whose rows sum to 1.
         """
-        adata = self._validate_anndata(adata)
         if unknown_threshold is not None and not 0 <= unknown_threshold <= 1:
             raise ValueError(f"unknown_threshold must lie in [0, 1], got {unknown_threshold}.")
         if key_added is not None and indices is not None:
             raise ValueError("key_added writes one value per cell; it cannot go with indices.")
-        cells = self._resolve_indices(indices, adata.n_obs)
+        data = self._cells(adata, datamodule)
+        if key_added is not None and data.adata is None:
+            raise ValueError("key_added writes to an AnnData; with datamodule= it cannot.")
+        adata = data.adata
+        cells = self._resolve_indices(indices, data.n_obs)
         probabilities = pd.DataFrame(
-            softmax(self._logits(adata, cells, calibrated, batch_size), axis=1),
-            index=adata.obs_names[cells],
+            softmax(self._logits(data, cells, calibrated, batch_size), axis=1),
+            index=data.obs_names[cells],
             columns=self.class_names,
         )
         labels = _hard_labels(probabilities, unknown_threshold, self.unlabeled_category)
@@ -401,9 +440,17 @@ class MultimodalClassifier(
         return probabilities if soft else labels
 
     def get_uncertainty(
-        self, adata: md.MuData | None = None, indices: Sequence[int] | None = None
+        self,
+        adata: md.MuData | None = None,
+        indices: Sequence[int] | None = None,
+        datamodule=None,
     ) -> pd.DataFrame:
         """Per-cell uncertainty of the calibrated prediction.
+
+        Parameters
+        ----------
+        adata, indices, datamodule
+            As in :meth:`predict`.
 
         Returns
         -------
@@ -411,7 +458,7 @@ class MultimodalClassifier(
         ``entropy`` (nats) and ``normalized_entropy`` (entropy / log(number of classes),
         in [0, 1]).
         """
-        probabilities = self.predict(adata, indices, soft=True)
+        probabilities = self.predict(adata, indices, soft=True, datamodule=datamodule)
         table = uncertainty_table(probabilities)
         table.insert(0, "prediction", _hard_labels(probabilities, None, ""))
         return table
@@ -493,6 +540,7 @@ class MultimodalClassifier(
                         "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
                     )
         model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        keep_query_registry(model, kwargs.get("registry"))
         model.module.is_query = True
         return model
 

@@ -11,6 +11,7 @@ from anndata import AnnData
 from scipy import sparse
 
 from scvi_interpret.model.base import check_counts, check_obs_keys, get_matrix
+from scvi_interpret.model.base._validation import row_totals
 
 
 def check_mudata(
@@ -66,7 +67,7 @@ def check_mudata(
         matrix = get_matrix(mdata.mod[key], layer)
         where = f"mdata.mod[{key!r}]." + ("X" if layer is None else f"layers[{layer!r}]")
         check_counts(matrix, where)
-        total += np.asarray(matrix.sum(axis=1)).ravel()
+        total += row_totals(matrix)
     n_empty = int((total <= 0).sum())
     if n_empty:
         raise ValueError(

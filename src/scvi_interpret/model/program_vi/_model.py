@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import torch
 from anndata import AnnData
-from scvi import REGISTRY_KEYS
 
 from scvi_interpret.genesets import GeneSets
 from scvi_interpret.model.linear_vi import LinearVI
@@ -36,7 +35,8 @@ class ProgramVI(LinearVI):
     Parameters
     ----------
     adata
-        AnnData registered with :meth:`setup_anndata`.
+        AnnData registered with :meth:`setup_anndata` (in memory or backed); ``None`` with
+        ``registry``.
     gene_programs
         A boolean genes × programs DataFrame (from :func:`~scvi_interpret.genesets.build_mask`),
         the key of one in ``adata.varm``, a GMT path, a dict of gene sets or a long DataFrame.
@@ -55,6 +55,9 @@ class ProgramVI(LinearVI):
         L1 strength on the unconstrained nodes' weights (sparse new programs).
     n_hidden, n_layers, dropout_rate, gene_likelihood, dispersion, encode_covariates
         As in :class:`~scvi_interpret.model.LinearVI`.
+    registry
+        For data not in memory: the registry of a data module
+        (:class:`~scvi_interpret.data.SomaDataModule`), then ``train(datamodule=…)``.
 
     Notes
     -----
@@ -87,8 +90,8 @@ class ProgramVI(LinearVI):
 
     def __init__(
         self,
-        adata: AnnData,
-        gene_programs: pd.DataFrame | GeneSets,
+        adata: AnnData | None = None,
+        gene_programs: pd.DataFrame | GeneSets = None,
         min_genes: int = 12,
         n_unconstrained: int = 0,
         mask_type: Literal["hard", "soft"] = "hard",
@@ -101,24 +104,31 @@ class ProgramVI(LinearVI):
         gene_likelihood: GeneLikelihood = "nb",
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
+        registry: dict | None = None,
     ):
+        if gene_programs is None:
+            raise TypeError("ProgramVI needs gene_programs (a genes × programs mask, GMT, …).")
         if mask_type not in ("hard", "soft"):
             raise ValueError(f"mask_type must be 'hard' or 'soft', not {mask_type!r}.")
         if n_unconstrained < 0:
             raise ValueError(f"n_unconstrained must be >= 0, got {n_unconstrained}.")
-        self._validate_anndata_setup(adata)
-        gene_programs = resolve_program_mask(adata, gene_programs, min_genes)
+        if adata is not None:
+            self._validate_anndata_setup(adata)
+        super(LinearVI, self).__init__(adata, registry)
+        gene_programs = resolve_program_mask(
+            self.feature_names, {} if adata is None else adata.varm, gene_programs, min_genes
+        )
         self.program_mask = gene_programs
         self._penalties = {
             "soft_mask_l1": soft_mask_l1 if mask_type == "soft" else 0.0,
             "group_lasso": group_lasso,
             "unconstrained_l1": unconstrained_l1,
         }
+        n_genes = len(self.feature_names)
         full_mask = np.concatenate(
-            [gene_programs.to_numpy(), np.ones((adata.n_vars, n_unconstrained), dtype=bool)], 1
+            [gene_programs.to_numpy(), np.ones((n_genes, n_unconstrained), dtype=bool)], 1
         )
-        super(LinearVI, self).__init__(adata)
-        self._build_module(
+        statistics = self._build_module(
             program_mask=torch.as_tensor(full_mask),
             n_unconstrained=n_unconstrained,
             soft_mask=mask_type == "soft",
@@ -129,8 +139,8 @@ class ProgramVI(LinearVI):
             dispersion=dispersion,
             encode_covariates=encode_covariates,
         )
-        counts = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        self.module.penalty_scale.fill_(float(counts.mean()))
+        if statistics is not None:
+            self.module.penalty_scale.fill_(statistics["mean_count"])
         self._model_summary_string = (
             f"ProgramVI model: {gene_programs.shape[1]} programs + {n_unconstrained} "
             f"unconstrained nodes, {mask_type} mask, group_lasso: {group_lasso}, "
@@ -312,7 +322,7 @@ class ProgramVI(LinearVI):
         table = pd.DataFrame(
             {
                 "program": np.asarray(self.program_names, dtype=object)[nodes],
-                "gene": self.adata.var_names[genes],
+                "gene": self.feature_names[genes],
                 "weight": weight[genes, nodes],
                 "in_prior_mask": in_mask[genes, nodes],
             }
@@ -326,6 +336,7 @@ class ProgramVI(LinearVI):
         active_only: bool = False,
         batch_size: int | None = None,
         key_added: str | None = None,
+        datamodule=None,
     ) -> pd.DataFrame:
         """Activity of each program in each cell: the sign-aligned posterior mean.
 
@@ -334,7 +345,7 @@ class ProgramVI(LinearVI):
         adata
             AnnData set up like the training data; default the training data.
         indices
-            Cells to use; default all.
+            Cells to use (positions); default all.
         active_only
             Keep only the programs the group lasso left on.
         batch_size
@@ -342,24 +353,31 @@ class ProgramVI(LinearVI):
         key_added
             If given (and ``indices`` is ``None``), also write the DataFrame to
             ``adata.obsm[key_added]``.
+        datamodule
+            Cells on disk instead of ``adata`` (see :meth:`get_latent_representation`).
 
         Returns
         -------
         DataFrame of shape (n_cells, n_programs), higher = the program's genes are higher.
         """
-        adata_ = self.adata if adata is None else adata
-        latent = self.get_latent_representation(adata, indices=indices, batch_size=batch_size)
+        if key_added is not None and indices is not None:
+            raise ValueError("key_added cannot be combined with indices; subset the data.")
+        cells = self._cells(adata, datamodule)
+        if key_added is not None and cells.adata is None:
+            raise ValueError("key_added writes to an AnnData; with datamodule= it cannot.")
+        latent = self.get_latent_representation(
+            adata, indices=indices, batch_size=batch_size, datamodule=datamodule
+        )
+        names = cells.obs_names
         activity = pd.DataFrame(
             latent * self.program_directions().to_numpy(),
-            index=adata_.obs_names if indices is None else adata_.obs_names[indices],
+            index=names if indices is None else names[np.asarray(indices)],
             columns=self.program_names,
         )
         if active_only:
             activity = activity.loc[:, self.program_summary()["active"].to_numpy()]
         if key_added is not None:
-            if indices is not None:
-                raise ValueError("key_added cannot be combined with indices; subset the data.")
-            adata_.obsm[key_added] = activity
+            cells.adata.obsm[key_added] = activity
         return activity
 
     def differential_program_activity(
@@ -400,7 +418,7 @@ class ProgramVI(LinearVI):
         Tidy DataFrame, one row per (group, program), with ``effect_size``, ``proba_up``,
         ``bayes_factor``, ``proba_change``, ``is_changed`` and ``active``.
         """
-        adata_ = self.adata if adata is None else adata
+        adata_ = self._cells(adata).adata
         if groupby not in adata_.obs:
             raise KeyError(f"groupby={groupby!r} is not a column of adata.obs.")
         means, variances = self.get_latent_representation(

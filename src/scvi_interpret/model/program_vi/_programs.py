@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
-from anndata import AnnData
 
 from scvi_interpret.genesets import GeneSets, build_mask
 
@@ -20,14 +20,19 @@ def _is_mask(frame: pd.DataFrame) -> bool:
 
 
 def resolve_program_mask(
-    adata: AnnData, gene_programs: pd.DataFrame | GeneSets, min_genes: int
+    var_names: pd.Index,
+    varm: Mapping,
+    gene_programs: pd.DataFrame | GeneSets,
+    min_genes: int,
 ) -> pd.DataFrame:
     """Turn any supported program input into a boolean genes × programs mask.
 
     Parameters
     ----------
-    adata
-        The registered data; the mask is aligned to ``adata.var_names``.
+    var_names
+        Genes of the registered data, in order; the mask is aligned to them.
+    varm
+        ``adata.varm`` of the registered data (``{}`` without an AnnData).
     gene_programs
         A boolean DataFrame (genes × programs, e.g. from
         :func:`~scvi_interpret.genesets.build_mask`), the name of such a DataFrame in
@@ -37,7 +42,7 @@ def resolve_program_mask(
 
     Returns
     -------
-    Boolean DataFrame of shape (n_genes, n_programs), index ``adata.var_names``.
+    Boolean DataFrame of shape (n_genes, n_programs), index ``var_names``.
 
     Raises
     ------
@@ -45,8 +50,8 @@ def resolve_program_mask(
         Genes that do not match ``var_names``, programs with fewer than ``min_genes`` genes, an
         empty mask, duplicate program names, or names clashing with unconstrained nodes.
     """
-    if isinstance(gene_programs, str) and gene_programs in adata.varm:
-        stored = adata.varm[gene_programs]
+    if isinstance(gene_programs, str) and gene_programs in varm:
+        stored = varm[gene_programs]
         if not isinstance(stored, pd.DataFrame):
             raise ValueError(
                 f"adata.varm[{gene_programs!r}] is an array without program names; store the "
@@ -56,14 +61,14 @@ def resolve_program_mask(
     elif isinstance(gene_programs, str | os.PathLike) and not Path(gene_programs).is_file():
         raise ValueError(
             f"gene_programs={str(gene_programs)!r} is neither a key of adata.varm "
-            f"({list(adata.varm)}) nor an existing GMT file."
+            f"({list(varm)}) nor an existing GMT file."
         )
     if isinstance(gene_programs, pd.DataFrame) and _is_mask(gene_programs):
         mask = gene_programs.astype(bool)
-        _check_genes(mask, adata.var_names)
-        mask = mask.loc[adata.var_names]
+        _check_genes(mask, var_names)
+        mask = mask.loc[var_names]
     else:
-        mask = build_mask(adata.var_names, gene_programs, min_genes=min_genes)
+        mask = build_mask(var_names, gene_programs, min_genes=min_genes)
     _check_programs(mask, min_genes)
     return mask
 
