@@ -146,19 +146,14 @@ class SomaCells(IterableDataset):
 class EpochDataLoader(DataLoader):
     """A :class:`~torch.utils.data.DataLoader` that starts each epoch with a new shuffle.
 
-    The epoch counter of its :class:`SomaCells` is advanced in the main process before the
-    workers start, so every worker and every DDP rank shuffles the same way.
+    The epoch counter of its :class:`SomaCells` is advanced at the start of every pass after
+    the first, so every DDP rank shuffles the same way in the same epoch. Cells are read in
+    this process (tiledbsoma-ml prefetches the next IO batch in a thread).
     """
 
-    def __init__(self, cells: SomaCells, num_workers: int = 0):
-        if num_workers > 0:
-            from tiledbsoma_ml._distributed import init_multiprocessing
-
-            init_multiprocessing()
+    def __init__(self, cells: SomaCells):
         self._started = False
-        super().__init__(
-            cells, batch_size=None, shuffle=False, num_workers=num_workers, collate_fn=_keep
-        )
+        super().__init__(cells, batch_size=None, shuffle=False, num_workers=0, collate_fn=_keep)
 
     def __iter__(self):
         if self._started:
