@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -18,7 +19,8 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
     Parameters
     ----------
     path
-        Path to the ``.gmt`` file, for example MSigDB's ``h.all.v7.5.1.symbols.gmt``.
+        Path to the ``.gmt`` file, for example MSigDB's ``h.all.v7.5.1.symbols.gmt``; a
+        gzip-compressed file (``.gmt.gz``) is read as well.
 
     Returns
     -------
@@ -39,7 +41,17 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
     {'HALLMARK_A': ['CD3E', 'CD4'], 'HALLMARK_B': ['MS4A1']}
     """
     gene_sets: dict[str, list[str]] = {}
-    for line_number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":  # gzip magic number: a .gmt.gz
+        raw = gzip.decompress(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not a UTF-8 text GMT file (nor gzip-compressed); pass the .gmt or "
+            ".gmt.gz file from MSigDB."
+        ) from error
+    for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.rstrip("\n\r").split("\t")

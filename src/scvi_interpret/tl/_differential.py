@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -122,7 +122,12 @@ def differential_activity(
             "must describe the same cells."
         )
     present = list(pd.unique(groups))
-    tested = present if group1 is None else list(group1)
+    if group1 is None:
+        tested = present
+    elif isinstance(group1, str) or not isinstance(group1, Iterable):
+        tested = [group1]  # one group, not the characters of its name
+    else:
+        tested = list(group1)
     unknown = [g for g in [*tested, *([group2] if group2 is not None else [])] if g not in present]
     if unknown:
         raise ValueError(f"Groups {unknown} do not occur; the groups are {present}.")

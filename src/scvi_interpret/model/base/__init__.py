@@ -2,7 +2,12 @@
 
 from ._init_values import gene_log_frequencies, registered_statistics
 from ._interpretability import InterpretabilityMixin
-from ._training_plan import TrainingPlan, keep_query_registry, query_plan_kwargs
+from ._training_plan import (
+    TrainingPlan,
+    check_max_epochs,
+    keep_query_registry,
+    query_plan_kwargs,
+)
 from ._traversal_archetypes import Archetypes, LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 from ._validation import (
@@ -20,6 +25,7 @@ __all__ = [
     "LatentExplorationMixin",
     "TrainingPlan",
     "check_counts",
+    "check_max_epochs",
     "check_no_empty_cells",
     "check_obs_keys",
     "check_same_features",

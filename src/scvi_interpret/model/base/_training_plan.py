@@ -19,6 +19,21 @@ def query_plan_kwargs(module, plan_kwargs: dict | None) -> dict:
     return plan_kwargs
 
 
+def check_max_epochs(max_epochs) -> None:
+    """Raise unless ``max_epochs`` is ``None`` or a positive whole number.
+
+    Lightning treats 0 as "no training" and -1 as "forever"; neither should mark a model
+    trained.
+    """
+    if max_epochs is None:
+        return
+    if isinstance(max_epochs, bool) or not float(max_epochs).is_integer() or max_epochs < 1:
+        raise ValueError(
+            f"max_epochs must be a positive whole number (or None for the default), got "
+            f"{max_epochs!r}."
+        )
+
+
 def keep_query_registry(model, registry: dict | None) -> None:
     """After ``ArchesMixin.load_query_data(registry=…)``: the model keeps the query's registry.
 

@@ -30,6 +30,7 @@ from scvi_interpret.model.base import (
     InterpretabilityMixin,
     TrainingPlan,
     check_counts,
+    check_max_epochs,
     check_no_empty_cells,
     check_obs_keys,
     check_same_features,
@@ -295,6 +296,7 @@ class LinearVI(
             Passed to :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
             (``accelerator``, ``devices``, ``early_stopping``, ``train_size``…).
         """
+        check_max_epochs(max_epochs)
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
         return super().train(
             max_epochs=max_epochs,

@@ -23,6 +23,7 @@ from scvi.model.base._archesmixin import _get_loaded_data
 
 from scvi_interpret.model.base import (
     TrainingPlan,
+    check_max_epochs,
     keep_query_registry,
     query_plan_kwargs,
     registered_statistics,
@@ -287,6 +288,7 @@ class MultimodalClassifier(
             (``accelerator``, ``devices``, ``strategy``…). ``strategy="ddp"`` becomes
             ``"ddp_find_unused_parameters_true"``: a minibatch may leave an encoder unused.
         """
+        check_max_epochs(max_epochs)
         if kwargs.get("strategy") == "ddp":
             # a minibatch may leave an encoder unused (modality dropout, cells lacking a
             # modality): DDP must then look for unused parameters
