@@ -114,15 +114,20 @@ def test_adata_with_permuted_or_other_genes_is_refused(small_model):
 def test_ranks_read_disjoint_cells_that_cover_the_training_set(soma_uri, monkeypatch):
     dm = si.data.SomaDataModule(soma_uri, LinearVI, measurement="rna", batch_key="batch",
                                 batch_size=64, train_size=0.8)  # fmt: skip
+
+    def cells_read(loader) -> list[bytes]:  # a cell is known by its count vector
+        return [row.numpy().tobytes() for batch in loader for row in batch["X"]]
+
+    training = set(cells_read(dm.inference_dataloader(indices=dm.train_idx)))
+    assert len(training) == len(dm.train_idx)  # count vectors identify the cells here
     seen = []
     for rank in (0, 1):
         monkeypatch.setenv("RANK", str(rank))
         monkeypatch.setenv("WORLD_SIZE", "2")
-        codes = [batch["batch"] for batch in dm.train_dataloader()]
-        seen.append(sum(len(c) for c in codes))
-        rows = [b["X"].sum(1) for b in dm.train_dataloader()]
-        assert len(rows) == len(codes)
-    assert seen[0] == seen[1] == len(dm.train_idx) // 2  # DDP: equal shares, drop ≤ 1 cell
+        seen.append(cells_read(dm.train_dataloader()))
+    assert len(seen[0]) == len(seen[1]) == len(dm.train_idx) // 2  # equal shares, drop ≤ 1
+    assert not set(seen[0]) & set(seen[1])  # disjoint
+    assert set(seen[0]) | set(seen[1]) <= training  # training cells only
     monkeypatch.delenv("RANK")
     monkeypatch.delenv("WORLD_SIZE")
     # inference reads every cell in order, whatever the rank

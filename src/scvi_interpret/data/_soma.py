@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from lightning.pytorch import LightningDataModule
-from scvi import REGISTRY_KEYS
 
+from scvi_interpret.model.base._cells import counts_fields
 from scvi_interpret.model.base._count_statistics import CountStatistics
 
 from ._registry import build_registry, obs_columns
@@ -75,10 +75,12 @@ class SomaDataModule(LightningDataModule):
         :class:`tiledbsoma_ml.ExperimentDataset`: each read gathers ``io_batch_size /
         shuffle_chunk_size`` runs of contiguous cells from random places of the store and
         shuffles them. Memory grows with the number of runs per read (the store's tiles they
-        touch), not with the number of cells: on 10⁶ cells, chunks of 64 (tiledbsoma-ml's
-        default) peaked 0.55 GB higher than chunks of 512 and trained 8 % slower. Larger IO
-        batches train faster and take more memory (on 10⁵ cells, 65,536 instead of 16,384:
-        about a quarter less time per step, 0.7 GB more at the peak).
+        touch), not with the number of cells: on 10⁶ cells, LinearVI with chunks of 64
+        (tiledbsoma-ml's default) peaked at 1.84 ± 0.02 GB, with chunks of 512 at
+        1.41 ± 0.02 GB (3 seeds each, ``benchmarks/scale.py``), at the same time per epoch
+        within noise. Larger IO batches train faster and take more memory (one profiling run
+        on 10⁵ cells, 65,536 instead of 16,384: 10.8 instead of 14.2 ms per step, 0.7 GB
+        more at the peak).
     scan_counts
         Read all counts once at construction, to check them and compute the start values a
         new model is built from. Default: without ``reference`` yes, with one no. Without
@@ -161,7 +163,7 @@ class SomaDataModule(LightningDataModule):
         )
         self._readers = [
             MeasurementReader(
-                _registry_key(registry, key),
+                _counts_field(registry, key)[0],
                 _x_locator(experiment, ms, layer),
                 var_joinids[key],
             )
@@ -191,19 +193,20 @@ class SomaDataModule(LightningDataModule):
 
     @property
     def obs_names(self) -> pd.Index:
-        """Cell names (``obs_id`` of the store if it has one, else ``soma_joinid``)."""
-        names = self._obs_names_column()
-        if names is None:
-            return pd.Index(self.obs_joinids.astype(str))
-        return pd.Index(names)
+        """Names of all cells (reads the store's ``obs_id`` column: one string per cell)."""
+        return self.cell_names(np.arange(self.n_obs))
 
-    def _obs_names_column(self):
+    def cell_names(self, positions) -> pd.Index:
+        """Names of the chosen cells (positions): ``obs_id`` if the store has it, else joinids.
+
+        Only those cells' names are read.
+        """
+        joinids = self.obs_joinids[np.asarray(positions, dtype=int)]
         if "obs_id" not in self.experiment.obs.schema.names:
-            return None
-        table = self.experiment.obs.read(
-            coords=(self.obs_joinids,), column_names=["soma_joinid", "obs_id"]
-        ).concat().to_pandas()  # fmt: skip
-        return table.set_index("soma_joinid").loc[self.obs_joinids, "obs_id"].to_numpy()
+            return pd.Index(joinids.astype(str))
+        table = self.experiment.obs.read(coords=(joinids,), column_names=["soma_joinid", "obs_id"])
+        names = table.concat().to_pandas().set_index("soma_joinid")["obs_id"]
+        return pd.Index(names.loc[joinids].to_numpy())
 
     def registered(self, key: str) -> np.ndarray | None:
         """Codes of a registered field (``"labels"``, ``"batch"``…) for every cell, or None.
@@ -211,11 +214,6 @@ class SomaDataModule(LightningDataModule):
         Shape (n_cells, 1) for a categorical field, (n_cells, n_covariates) for covariates.
         """
         return self._codes.get(key)
-
-    def labels(self) -> np.ndarray | None:
-        """Label codes of every cell, shape (n_cells,), or None without labels."""
-        values = self._codes.get(REGISTRY_KEYS.LABELS_KEY)
-        return None if values is None else values.ravel()
 
     # --------------------------------------------------------------- split
     def _split(self) -> None:
@@ -395,17 +393,16 @@ def _read_features(experiment, ms: str, feature_column: str) -> tuple[np.ndarray
     return names, var["soma_joinid"].to_numpy()
 
 
-def reference_features(registry: dict, mod_key: str | None) -> np.ndarray:
-    """Feature names a model was trained on: of ``X``, or of the modality with ``mod_key``."""
-    for key, field in registry["field_registries"].items():
-        found = key == "X" if mod_key is None else field["data_registry"].get("mod_key") == mod_key
-        if found and "column_names" in field["state_registry"]:
-            return np.asarray(field["state_registry"]["column_names"]).astype(str)
-    raise KeyError(f"The reference registry has no features for {mod_key or 'X'!r}.")
+def _counts_field(registry: dict, mod_key: str | None) -> tuple[str, pd.Index]:
+    """Registry key and feature names of the counts of ``mod_key`` (``None``: ``X``)."""
+    for key, field_mod_key, names in counts_fields(registry):
+        if field_mod_key == mod_key:
+            return key, names
+    raise KeyError(f"The registry has no counts field for {mod_key or 'X'!r}.")
 
 
 def _in_reference_order(names, joinids, reference, key, ms) -> tuple[np.ndarray, np.ndarray]:
-    wanted = pd.Index(reference_features(reference.registry, key))
+    _, wanted = _counts_field(reference.registry, key)
     have = pd.Index(names)
     if have.equals(wanted):
         return names, joinids
@@ -420,15 +417,6 @@ def _in_reference_order(names, joinids, reference, key, ms) -> tuple[np.ndarray,
     logger.info("Features of measurement %r are read in the model's order.", ms)
     order = have.get_indexer(wanted)
     return names[order], joinids[order]
-
-
-def _registry_key(registry: dict, mod_key: str | None) -> str:
-    for key, field in registry["field_registries"].items():
-        if mod_key is None and key == "X":
-            return key
-        if mod_key is not None and field["data_registry"].get("mod_key") == mod_key:
-            return key
-    raise KeyError(f"No registry field holds the counts of {mod_key or 'X'!r}.")
 
 
 def _x_locator(experiment, ms: str, layer: str):

@@ -34,10 +34,11 @@ class Cells:
         """Number of cells."""
         return self.adata.n_obs if self.adata is not None else self.datamodule.n_obs
 
-    @property
-    def obs_names(self) -> pd.Index:
-        """Cell names, in order."""
-        return self.adata.obs_names if self.adata is not None else self.datamodule.obs_names
+    def names(self, indices: np.ndarray) -> pd.Index:
+        """Names of the chosen cells (positions); from a store only these are read."""
+        if self.adata is not None:
+            return self.adata.obs_names[indices]
+        return self.datamodule.cell_names(indices)
 
     def batches(
         self, indices: Sequence[int] | None = None, batch_size: int | None = None
@@ -66,6 +67,15 @@ class Cells:
         return None if values is None else np.asarray(values).ravel()
 
 
+def counts_fields(registry: dict) -> Iterator[tuple[str, str | None, pd.Index]]:
+    """The counts fields of a registry: ``(registry key, mod_key or None, feature names)``."""
+    for key, field in registry["field_registries"].items():
+        state = field.get("state_registry", {})
+        if key.startswith(COUNTS_PREFIX) and "column_names" in state:
+            names = pd.Index(np.asarray(state["column_names"]).astype(str))
+            yield key, field.get("data_registry", {}).get("mod_key"), names
+
+
 def check_datamodule(model, datamodule) -> None:
     """Raise unless ``datamodule`` reads the model's features and categories.
 
@@ -77,23 +87,23 @@ def check_datamodule(model, datamodule) -> None:
             f"datamodule must be a data module with a registry and inference_dataloader() (e.g. "
             f"si.data.SomaDataModule), not {type(datamodule).__name__}."
         )
-    ours, theirs = model.registry_["field_registries"], datamodule.registry["field_registries"]
     fix = "Build the data module for this model: si.data.SomaDataModule(..., reference=model)."
+    theirs = {key: names for key, _, names in counts_fields(datamodule.registry)}
+    for key, _, wanted in counts_fields(model.registry_):
+        have = theirs.get(key, pd.Index([]))
+        if not have.equals(wanted):
+            raise ValueError(
+                f"The data module's features ({key}) are not the model's "
+                f"({len(wanted.difference(have))} missing, {len(have.difference(wanted))} "
+                f"extra, or another order). {fix}"
+            )
+    ours, other = model.registry_["field_registries"], datamodule.registry["field_registries"]
     for key, field in ours.items():
         state = field.get("state_registry", {})
-        other = theirs.get(key, {}).get("state_registry", {})
-        if "column_names" in state:
-            wanted = pd.Index(np.asarray(state["column_names"]).astype(str))
-            have = pd.Index(np.asarray(other.get("column_names", [])).astype(str))
-            if not have.equals(wanted):
-                raise ValueError(
-                    f"The data module's features ({key}) are not the model's "
-                    f"({len(wanted.difference(have))} missing, {len(have.difference(wanted))} "
-                    f"extra, or another order). {fix}"
-                )
         if "categorical_mapping" in state:
             wanted = list(np.asarray(state["categorical_mapping"]).astype(str))
-            have = list(np.asarray(other.get("categorical_mapping", [])).astype(str))
+            mapping = other.get(key, {}).get("state_registry", {}).get("categorical_mapping", [])
+            have = list(np.asarray(mapping).astype(str))
             if have != wanted:
                 raise ValueError(
                     f"The data module's categories of {key!r} are not the model's "
@@ -107,17 +117,11 @@ def check_adata_features(model, adata) -> None:
     scvi-tools only warns about other features; reading them would silently give wrong
     latents and attributions.
     """
-    fields = model.registry_["field_registries"]
-    for key, field in fields.items():
-        state, location = field.get("state_registry", {}), field.get("data_registry", {})
-        if "column_names" not in state or not key.startswith(COUNTS_PREFIX):
-            continue
-        mod_key = location.get("mod_key")
+    for _, mod_key, wanted in counts_fields(model.registry_):
         holder = adata if mod_key is None else adata.mod.get(mod_key)
         where = "adata" if mod_key is None else f"mdata.mod[{mod_key!r}]"
         if holder is None:
             raise KeyError(f"{where} is missing: the model reads modality {mod_key!r}.")
-        wanted = pd.Index(np.asarray(state["column_names"]).astype(str))
         have = pd.Index(holder.var_names.astype(str))
         if have.equals(wanted):
             continue
@@ -141,11 +145,19 @@ def check_adata_features(model, adata) -> None:
 class CellsMixin:
     """Where a call's cells come from: ``adata=`` (default the model's) or ``datamodule=``."""
 
-    def _cells(self, adata=None, datamodule=None) -> Cells:
-        """Validated cells of a call; raises for both or, without an AnnData, neither."""
+    def _cells(self, adata=None, datamodule=None, key_added: str | None = None) -> Cells:
+        """Validated cells of a call; raises for both or, without an AnnData, neither.
+
+        ``key_added``: the call writes its result to the AnnData, which a data module lacks.
+        """
         if datamodule is not None:
             if adata is not None:
                 raise ValueError("Pass the cells as adata= or as datamodule=, not both.")
+            if key_added is not None:
+                raise ValueError(
+                    f"key_added={key_added!r} writes to an AnnData; with datamodule= there is "
+                    "none. Keep the returned result instead."
+                )
             check_datamodule(self, datamodule)
             return Cells(self, datamodule=datamodule)
         if adata is None and self.adata is None:
@@ -206,16 +218,12 @@ class CellsMixin:
                     "dataloader= cannot be combined with adata, datamodule or key_added."
                 )
             return super().get_latent_representation(give_mean=give_mean, **kwargs)
-        cells = self._cells(adata, datamodule)
+        cells = self._cells(adata, datamodule, key_added)
         if cells.adata is None:
-            if key_added is not None:
-                raise ValueError("key_added writes to an AnnData; with datamodule= it cannot.")
-            latent = super().get_latent_representation(
-                give_mean=give_mean,
-                dataloader=cells.batches(indices, batch_size or 1024),
-                **kwargs,
+            batches = cells.batches(indices, batch_size or 1024)
+            return super().get_latent_representation(
+                give_mean=give_mean, dataloader=batches, **kwargs
             )
-            return latent
         latent = super().get_latent_representation(
             adata=cells.adata, indices=indices, give_mean=give_mean, batch_size=batch_size,
             **kwargs,

@@ -6,7 +6,7 @@ TileDB-SOMA store read in chunks, so memory stays bounded by one chunk of rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -132,29 +132,22 @@ def check_count_values(values: np.ndarray, where: str) -> None:
         )
 
 
-def scan_counts(
-    blocks: Iterable, n_features: int, where: str, check: bool = True
-) -> tuple[CountStatistics, np.ndarray]:
-    """Check and summarise a count matrix given as blocks of rows.
+def count_statistics(matrix, where: str = "counts", check: bool = False) -> CountStatistics:
+    """Statistics of a dense, sparse or backed count matrix, read in blocks of rows.
 
     Parameters
     ----------
-    blocks
-        Blocks of rows (dense or sparse), e.g. from :func:`iter_row_chunks`.
-    n_features
-        Columns of the matrix.
+    matrix
+        Matrix of shape (n_cells, n_features).
     where
         How to name the matrix in errors.
     check
         Check that the values are counts.
-
-    Returns
-    -------
-    The statistics and each cell's total count, shape (n_cells,).
     """
-    statistics = CountStatistics(n_features, where)
-    totals = [statistics.add(block, check) for block in blocks]
-    return statistics, (np.concatenate(totals) if totals else np.zeros(0))
+    statistics = CountStatistics(matrix.shape[1], where)
+    for block in iter_row_chunks(matrix):
+        statistics.add(block, check)
+    return statistics
 
 
 def log_frequencies_tensor(statistics: dict | CountStatistics) -> torch.Tensor:

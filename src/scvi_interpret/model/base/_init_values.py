@@ -6,12 +6,7 @@ import warnings
 
 import torch
 
-from ._count_statistics import (
-    STATISTICS_KEY,
-    iter_row_chunks,
-    log_frequencies_tensor,
-    scan_counts,
-)
+from ._count_statistics import STATISTICS_KEY, count_statistics, log_frequencies_tensor
 
 
 def gene_log_frequencies(counts) -> torch.Tensor:
@@ -27,8 +22,7 @@ def gene_log_frequencies(counts) -> torch.Tensor:
     -------
     Tensor of shape (n_genes,), float32; genes never observed get log(1e-8).
     """
-    statistics, _ = scan_counts(iter_row_chunks(counts), counts.shape[1], "counts", check=False)
-    return log_frequencies_tensor(statistics)
+    return log_frequencies_tensor(count_statistics(counts))
 
 
 def registered_statistics(model, registry_key: str = "X") -> dict | None:
@@ -50,10 +44,7 @@ def registered_statistics(model, registry_key: str = "X") -> dict | None:
     ``{"log_frequencies": tensor (n_features,), "mean_count": float}`` or ``None``.
     """
     if model.adata is not None:
-        counts = model.adata_manager.get_from_registry(registry_key)
-        statistics, _ = scan_counts(
-            iter_row_chunks(counts), counts.shape[1], "counts", check=False
-        )
+        statistics = count_statistics(model.adata_manager.get_from_registry(registry_key))
         return {"log_frequencies": log_frequencies_tensor(statistics),
                 "mean_count": statistics.mean_count()}  # fmt: skip
     stored = model.registry_.get(STATISTICS_KEY, {}).get(registry_key)

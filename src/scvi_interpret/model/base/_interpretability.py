@@ -254,9 +254,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
         :func:`scvi_interpret.tl.modality_share`). With ``return_explanation``, a tuple
         ``(frame, explanations)``.
         """
-        cells = self._cells(adata, datamodule)
-        if key_added is not None and cells.adata is None:
-            raise ValueError("key_added writes to an AnnData's .varm; with datamodule= it cannot.")
+        cells = self._cells(adata, datamodule, key_added)
         plan = self._attribution_plan(target, modalities, input_space, output)
         chosen = self._resolve_indices(indices, cells.n_obs)
         result, _ = self._attribute(cells, chosen, plan, n_background, n_samples, batch_size,

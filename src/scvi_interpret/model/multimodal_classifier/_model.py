@@ -422,14 +422,12 @@ class MultimodalClassifier(
             raise ValueError(f"unknown_threshold must lie in [0, 1], got {unknown_threshold}.")
         if key_added is not None and indices is not None:
             raise ValueError("key_added writes one value per cell; it cannot go with indices.")
-        data = self._cells(adata, datamodule)
-        if key_added is not None and data.adata is None:
-            raise ValueError("key_added writes to an AnnData; with datamodule= it cannot.")
+        data = self._cells(adata, datamodule, key_added)
         adata = data.adata
         cells = self._resolve_indices(indices, data.n_obs)
         probabilities = pd.DataFrame(
             softmax(self._logits(data, cells, calibrated, batch_size), axis=1),
-            index=data.obs_names[cells],
+            index=data.names(cells),
             columns=self.class_names,
         )
         labels = _hard_labels(probabilities, unknown_threshold, self.unlabeled_category)

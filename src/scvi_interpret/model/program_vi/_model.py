@@ -362,16 +362,13 @@ class ProgramVI(LinearVI):
         """
         if key_added is not None and indices is not None:
             raise ValueError("key_added cannot be combined with indices; subset the data.")
-        cells = self._cells(adata, datamodule)
-        if key_added is not None and cells.adata is None:
-            raise ValueError("key_added writes to an AnnData; with datamodule= it cannot.")
+        cells = self._cells(adata, datamodule, key_added)
         latent = self.get_latent_representation(
             adata, indices=indices, batch_size=batch_size, datamodule=datamodule
         )
-        names = cells.obs_names
         activity = pd.DataFrame(
             latent * self.program_directions().to_numpy(),
-            index=names if indices is None else names[np.asarray(indices)],
+            index=cells.names(self._resolve_indices(indices, cells.n_obs)),
             columns=self.program_names,
         )
         if active_only:
