@@ -43,6 +43,8 @@ def test_docs_build_without_warnings(tmp_path):
         "reading_attributions",
         "installation",
         "atlas_scale",
+        "interpretation_at_scale",
+        "errors",
     ]:
         assert (html / f"{page}.html").is_file(), page
     tutorials = sorted((DOCS.parent / "tutorials").glob("*.ipynb"))

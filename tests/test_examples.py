@@ -1,9 +1,7 @@
 """Every public name has an example in its docstring; those of tl, nn and genesets run."""
 
-import contextlib
 import doctest
 import inspect
-import io
 
 import numpy as np
 import pandas as pd
@@ -11,9 +9,6 @@ import pytest
 import torch
 
 import scvi_interpret as si
-
-with contextlib.redirect_stdout(io.StringIO()):
-    import archetypes  # noqa: F401  (prints its backend once on import)
 
 MODULES = ["model", "datasets", "genesets", "tl", "pl", "nn"]
 RUN = ["genesets", "tl", "nn"]  # self-contained; the others need data or a trained model

@@ -61,6 +61,34 @@ def test_soma_model_reads_memory_and_disk_alike(soma_linear_vi, liu_rna_cells):
     )
 
 
+def test_interpretation_from_disk_equals_in_memory(soma_linear_vi, liu_rna_cells):
+    """Sampled importance, archetypes, traversal and the trust checks read a store in chunks
+    and give what the same cells in memory give."""
+    model, dm = soma_linear_vi
+    adata = liu_rna_cells.copy()
+    fast = {"n_background": 10, "n_samples": 20}
+    disk = model.get_feature_importance(datamodule=dm, n_cells=300, **fast)
+    memory = model.get_feature_importance(adata=adata, n_cells=300, **fast)
+    assert disk.attrs["sampling"]["strata"] == ["latent clusters", "batch"]
+    assert disk.attrs["sampling"]["n_cells"] == 300
+    np.testing.assert_allclose(disk["mean_abs_shap"], memory["mean_abs_shap"], rtol=1e-4)
+    assert (disk["rank_ci_high"] == memory["rank_ci_high"]).all()
+    archetypes_disk = model.get_archetypes(datamodule=dm, n_archetypes=3)
+    archetypes_memory = model.get_archetypes(adata=adata, n_archetypes=3)
+    np.testing.assert_allclose(archetypes_disk.weights, archetypes_memory.weights, atol=1e-6)
+    assert list(archetypes_disk.weights.index) == list(adata.obs_names)
+    walk_disk = model.latent_traversal(datamodule=dm, dims="factor_0")
+    walk_memory = model.latent_traversal(adata=adata, dims="factor_0")
+    np.testing.assert_allclose(walk_disk["log2_fold_change"], walk_memory["log2_fold_change"],
+                               rtol=1e-5, atol=1e-6)  # fmt: skip
+    sampled = model.latent_traversal(datamodule=dm, dims="factor_0", n_cells=500)
+    assert sampled.attrs["n_cells"] == 500  # from a store: runs of consecutive cells
+    check = model.randomization_check(target="factor_0", datamodule=dm, n_cells=100, **fast)
+    assert check.attrs["n_cells"] == 100
+    curve = model.deletion_curve("factor_0", datamodule=dm, n_cells=30, ks=(5,), **fast)
+    assert curve.attrs["n_cells"] == 30
+
+
 def test_soma_model_save_load_round_trip(soma_linear_vi, soma_uri, tmp_path):
     model, dm = soma_linear_vi
     model.save(tmp_path / "model")
@@ -150,6 +178,12 @@ def test_classifier_attribution_from_disk(soma_classifier):
     assert set(table["modality"]) == {"rna", "protein"}
     assert table.attrs["n_cells"] == 40
     assert table.attrs["median_additivity_error"] < 0.1  # 17-class log odds, 6 epochs
+    sampled = model.get_feature_importance(datamodule=dm, n_cells=200, n_background=10,
+                                           n_samples=20)  # fmt: skip
+    assert sampled.attrs["sampling"]["strata"] == ["labels", "batch"]
+    # each row's n_cells: the sampled cells predicted as its class; together the sample
+    per_class = sampled.groupby("target")["n_cells"].first()
+    assert per_class.sum() == 200 and sampled.attrs["n_cells"] == 200
 
 
 def test_query_in_memory_and_on_disk_onto_a_soma_reference(soma_classifier, soma_uri, liu_cells):

@@ -15,6 +15,7 @@ def test_planted_genes_drive_their_program(program_model):
     )
     assert list(table.columns) == [
         "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank", "modality_rank",
+        "n_cells", "rank_ci_low", "rank_ci_high",
     ]  # fmt: skip
     assert set(table["modality"]) == {"rna"} and len(table) == 2 * adata.n_vars
     assert table.attrs["additivity_error"] < 0.1

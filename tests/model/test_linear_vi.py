@@ -197,7 +197,21 @@ def test_key_added_with_indices_is_refused(trained):
 
 
 def test_public_api():
-    assert si.model.LinearVI is LinearVI
+    """The models DESIGN.md promises, as scvi-tools models with the shared calls."""
+    import inspect
+
+    from scvi.model.base import ArchesMixin, BaseModelClass
+
+    assert set(si.model.__all__) >= {"LinearVI", "ProgramVI", "MultimodalClassifier"}
+    calls = ["get_feature_importance", "latent_traversal", "get_archetypes", "deletion_curve",
+             "randomization_check", "get_latent_representation", "load_query_data"]  # fmt: skip
+    for name in ["LinearVI", "ProgramVI", "MultimodalClassifier"]:
+        model = getattr(si.model, name)
+        assert issubclass(model, BaseModelClass) and issubclass(model, ArchesMixin), name
+        for call in calls:
+            assert callable(getattr(model, call, None)), (name, call)
+        parameters = inspect.signature(model.get_feature_importance).parameters
+        assert {"target", "modalities", "datamodule", "n_cells", "key_added"} <= set(parameters)
 
 
 def test_empty_cells_raise_before_any_change(pancreas_small):

@@ -89,6 +89,27 @@ def test_differential_program_activity(hard_model):
         model.differential_program_activity("group", group1=["zzz"])
 
 
+def test_differential_activity_in_chunks_is_exact(hard_model, monkeypatch):
+    """Streamed over chunks of 97 cells, the statistics equal those of all cells at once."""
+    import scvi_interpret.model.program_vi._model as program_vi_model
+    from scvi_interpret.tl import differential_activity
+
+    model, adata = hard_model
+    means, variances = model.get_latent_representation(return_dist=True)
+    direct = differential_activity(
+        means * model.program_directions().to_numpy(), variances,
+        adata.obs["group"].to_numpy(), model.program_names,
+    )  # fmt: skip
+    monkeypatch.setattr(program_vi_model, "DIFFERENTIAL_CHUNK", 97)
+    chunked = model.differential_program_activity("group")
+    assert chunked.attrs["n_cells"] == adata.n_obs
+    for column in ["mean1", "mean2", "effect_size", "bayes_factor", "proba_change"]:
+        np.testing.assert_allclose(chunked[column], direct[column], rtol=1e-6, atol=1e-9)
+    assert (chunked["is_changed"] == direct["is_changed"]).all()
+    with pytest.raises(KeyError, match="groupby='nope'"):
+        model.differential_program_activity("nope")
+
+
 def test_save_load_identical(hard_model, tmp_path):
     model, adata = hard_model
     model.save(tmp_path / "m", save_anndata=False)

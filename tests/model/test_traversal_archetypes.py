@@ -31,6 +31,9 @@ def test_program_traversal_raises_its_genes(program_model):
 
 def test_archetypes_of_the_planted_groups(program_model):
     model, adata = program_model
+    before = set(adata.obsm)
+    model.get_archetypes(n_archetypes=3)
+    assert set(adata.obsm) == before  # nothing written unless asked
     result = model.get_archetypes(n_archetypes=3, key_added="arch")
     assert adata.obsm["arch"].shape == (adata.n_obs, 3)
     np.testing.assert_allclose(result.weights.sum(1), 1.0, atol=1e-6)

@@ -134,6 +134,7 @@ def test_to_frame_is_tidy_and_ranked():
     frame = attribution.to_frame("rna")
     assert list(frame.columns) == [
         "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank", "modality_rank",
+        "n_cells",
     ]  # fmt: skip
     assert frame["feature"].tolist() == ["g2", "g3", "g1", "g3", "g2", "g1"]
     assert frame["rank"].tolist() == [1, 2, 3, 1, 2, 3]

@@ -20,6 +20,28 @@ def test_archetypes_recover_simplex_corners():
         archetypal_analysis(latent, n_archetypes=1)
 
 
+def test_coreset_fit_finds_planted_extreme_points_of_many_cells():
+    """50,000 mixtures of 5 planted states in 12 dimensions: fitted on a 2,000-cell coreset,
+    every cell projected; the 5 states, their number and each cell's mixture come back."""
+    rng = np.random.default_rng(1)
+    corners = rng.normal(0.0, 3.0, (5, 12))
+    mixtures = rng.dirichlet([0.3] * 5, size=50_000)
+    latent = mixtures @ corners + rng.normal(0, 0.05, (50_000, 12))
+    fit = archetypal_analysis(latent, seed=0)
+    assert fit.n_archetypes == 5 and fit.n_fit_cells == 2000
+    distances = np.linalg.norm(fit.archetypes[:, None, :] - corners[None], axis=-1)
+    assert distances.min(0).max() < 0.3  # corners are ~4 apart per dimension
+    matched = distances.argmin(0)  # archetype next to each corner
+    assert len(set(matched)) == 5
+    assert fit.weights.shape == (50_000, 5)
+    np.testing.assert_allclose(fit.weights.sum(1), 1.0, atol=1e-5)
+    assert (fit.weights >= 0).all()
+    agreement = [np.corrcoef(fit.weights[:, matched[c]], mixtures[:, c])[0, 1] for c in range(5)]
+    assert min(agreement) > 0.98, agreement
+    with pytest.raises(ValueError, match="coreset_size"):
+        archetypal_analysis(latent[:10], coreset_size=1)
+
+
 def test_traversal_of_a_linear_softmax_decoder_follows_its_weights():
     rng = np.random.default_rng(0)
     weights = torch.as_tensor(rng.normal(size=(30, 3)), dtype=torch.float32)

@@ -201,12 +201,27 @@ class SomaDataModule(LightningDataModule):
 
         Only those cells' names are read.
         """
-        joinids = self.obs_joinids[np.asarray(positions, dtype=int)]
         if "obs_id" not in self.experiment.obs.schema.names:
-            return pd.Index(joinids.astype(str))
-        table = self.experiment.obs.read(coords=(joinids,), column_names=["soma_joinid", "obs_id"])
-        names = table.concat().to_pandas().set_index("soma_joinid")["obs_id"]
-        return pd.Index(names.loc[joinids].to_numpy())
+            return pd.Index(self.obs_joinids[np.asarray(positions, dtype=int)].astype(str))
+        return pd.Index(self.obs_column("obs_id", positions).to_numpy())
+
+    def obs_column(self, name: str, positions=None) -> pd.Series:
+        """One ``obs`` column of the store for the chosen cells (positions; default all).
+
+        Returns
+        -------
+        Series of length ``len(positions)``, in the order of ``positions``.
+        """
+        if name not in self.experiment.obs.schema.names:
+            raise KeyError(
+                f"{name!r} is not an obs column of the store; it has "
+                f"{[n for n in self.experiment.obs.schema.names if n != 'soma_joinid']}."
+            )
+        positions = np.arange(self.n_obs) if positions is None else np.asarray(positions, int)
+        joinids = self.obs_joinids[positions]
+        table = self.experiment.obs.read(coords=(joinids,), column_names=["soma_joinid", name])
+        values = table.concat().to_pandas().set_index("soma_joinid")[name]
+        return pd.Series(values.loc[joinids].to_numpy(), name=name)
 
     def registered(self, key: str) -> np.ndarray | None:
         """Codes of a registered field (``"labels"``, ``"batch"``…) for every cell, or None.

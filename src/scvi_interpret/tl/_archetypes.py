@@ -1,10 +1,15 @@
-"""Archetypal analysis of a latent space (with the ``archetypes`` package)."""
+"""Archetypal analysis of a latent space: a torch fit on a coreset, every cell projected."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+from ._archetype_solver import convex_weights, fit_archetypes
+
+PROJECTION_BATCH = 65_536
 
 
 @dataclass
@@ -18,9 +23,12 @@ class ArchetypeFit:
     weights
         Each cell's convex weights on the archetypes, shape (n_cells, n_archetypes).
     explained_variance
-        Explained variance for each number of archetypes tried, ``{k: value}``.
+        Explained variance for each number of archetypes tried, ``{k: value}`` (on the cells
+        the fit used; with a coreset, its weighted estimate for all cells).
     n_archetypes
         The number used.
+    n_fit_cells
+        Cells the archetypes were fitted on (all, or the coreset).
 
     Examples
     --------
@@ -35,17 +43,36 @@ class ArchetypeFit:
     weights: np.ndarray
     explained_variance: dict[int, float]
     n_archetypes: int
+    n_fit_cells: int = 0
 
 
-def _fit(latent: np.ndarray, k: int, seed: int):
-    import archetypes
+def coreset(latent: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A lightweight coreset (Bachem et al. 2018), as used for archetypes by Mair & Brefeld 2019.
 
-    model = archetypes.AA(n_archetypes=k, n_init=3, max_iter=500, random_state=seed)
-    model.fit(latent)
-    weights = model.transform(latent)
-    residual = latent - weights @ model.archetypes_
-    total = ((latent - latent.mean(0)) ** 2).sum()
-    return model.archetypes_, weights, 1.0 - float((residual**2).sum() / total)
+    Cells are drawn with probability ``q_i = 1/(2n) + d_i² / (2 Σ d²)`` (``d_i``: distance to
+    the mean, so extreme cells, where archetypes lie, are favoured) and weighted
+    ``1 / (size · q_i)``: weighted sums over the coreset estimate sums over all cells.
+
+    Returns
+    -------
+    ``(indices (size,), weights (size,))``.
+    """
+    squared = ((latent - latent.mean(0)) ** 2).sum(1)
+    probability = 0.5 / len(latent) + 0.5 * squared / max(squared.sum(), 1e-300)
+    probability /= probability.sum()
+    picks = np.random.default_rng(seed).choice(len(latent), size, replace=True, p=probability)
+    return picks, 1.0 / (size * probability[picks])
+
+
+def _project(latent: np.ndarray, archetypes: torch.Tensor) -> tuple[np.ndarray, float]:
+    """Every cell's convex weights, in batches; and the residual sum of squares."""
+    weights, residual = [], 0.0
+    for start in range(0, len(latent), PROJECTION_BATCH):
+        points = torch.as_tensor(latent[start : start + PROJECTION_BATCH], dtype=archetypes.dtype)
+        chunk = convex_weights(points, archetypes)
+        residual += float(((points - chunk @ archetypes) ** 2).sum())
+        weights.append(chunk.numpy())
+    return np.concatenate(weights), residual
 
 
 def archetypal_analysis(
@@ -54,13 +81,18 @@ def archetypal_analysis(
     max_archetypes: int = 10,
     min_gain: float = 0.02,
     seed: int = 0,
+    coreset_size: int = 2000,
 ) -> ArchetypeFit:
     """Find the extreme states of a latent space and each cell's mixture of them.
 
     Archetypes are convex combinations of cells such that every cell is approximately a
-    convex combination of archetypes (Cutler & Breiman 1994), fitted with the ``archetypes``
-    package. Without ``n_archetypes``, k = 2, 3, … are fitted and the first k after which one
-    more archetype gains less than ``min_gain`` explained variance is kept.
+    convex combination of archetypes (Cutler & Breiman 1994). They are fitted in torch by
+    alternating projected gradients (PCHA, Mørup & Hansen 2012) from a FurthestSum start, on
+    all cells or, beyond ``coreset_size`` cells, on a weighted lightweight coreset (extreme
+    cells favoured); every cell is then projected onto the archetypes' simplex in batches.
+    Without ``n_archetypes``, k = 2, 3, … are fitted and the first k after which one more
+    archetype gains less than ``min_gain`` explained variance is kept. The cost grows with
+    the cells only through the projection (linear, O(cells × k²) per iteration).
 
     Parameters
     ----------
@@ -73,7 +105,9 @@ def archetypal_analysis(
     min_gain
         Smallest gain in explained variance that justifies one more archetype.
     seed
-        Random seed.
+        Random seed (coreset and start).
+    coreset_size
+        Cells the archetypes are fitted on when there are more.
 
     Returns
     -------
@@ -93,21 +127,28 @@ def archetypal_analysis(
     True
     """
     latent = np.asarray(latent, dtype=np.float64)
-    if n_archetypes is not None:
-        if not 2 <= n_archetypes <= len(latent):
-            raise ValueError(
-                f"n_archetypes must be between 2 and {len(latent)}, got {n_archetypes}."
-            )
-        positions, weights, variance = _fit(latent, n_archetypes, seed)
-        return ArchetypeFit(positions, weights, {n_archetypes: variance}, n_archetypes)
-    explained, fits = {}, {}
-    for k in range(2, min(max_archetypes, len(latent)) + 1):
-        fits[k] = _fit(latent, k, seed)
-        explained[k] = fits[k][2]
-        if k > 2 and explained[k] - explained[k - 1] < min_gain:
-            chosen = k - 1
-            break
+    if latent.ndim != 2 or not np.isfinite(latent).all():
+        raise ValueError("latent must be a finite 2-d array (cells × latent dimensions).")
+    if n_archetypes is not None and not 2 <= n_archetypes <= len(latent):
+        raise ValueError(f"n_archetypes must be between 2 and {len(latent)}, got {n_archetypes}.")
+    if coreset_size < 2:
+        raise ValueError(f"coreset_size must be at least 2, got {coreset_size}.")
+    if len(latent) > coreset_size:
+        picks, sample_weights = coreset(latent, coreset_size, seed)
     else:
-        chosen = max(fits)
-    positions, weights, _ = fits[chosen]
-    return ArchetypeFit(positions, weights, explained, chosen)
+        picks, sample_weights = np.arange(len(latent)), np.ones(len(latent))
+    points = torch.as_tensor(latent[picks])
+    sample_weights = torch.as_tensor(sample_weights)
+    centred = torch.as_tensor(latent[picks] - latent.mean(0))
+    total = float((sample_weights * (centred**2).sum(1)).sum())
+    candidates = [n_archetypes] if n_archetypes else range(2, min(max_archetypes, len(picks)) + 1)
+    explained, fits = {}, {}
+    for k in candidates:
+        archetypes, _, loss = fit_archetypes(points, k, sample_weights, seed=seed)
+        fits[k], explained[k] = archetypes, 1.0 - loss / max(total, 1e-300)
+        if n_archetypes is None and k > 2 and explained[k] - explained[k - 1] < min_gain:
+            break
+    chosen = n_archetypes or (k - 1 if k > 2 and explained[k] - explained[k - 1] < min_gain
+                              else max(fits))  # fmt: skip
+    weights, _ = _project(latent, fits[chosen])
+    return ArchetypeFit(fits[chosen].numpy(), weights, explained, chosen, len(picks))

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._attribution_sums import AttributionSums
+
 # points × targets × features held at once while computing gradients (about 256 MB in float32)
 _MAX_GRADIENT_ELEMENTS = 2**26
 
@@ -49,6 +51,9 @@ class FeatureAttribution:
         Each cell's base value, same shape as ``outputs``, if kept.
     cell_targets
         With one target per cell and kept values: each cell's target name, (n_cells,).
+    rank_ci_low, rank_ci_high
+        With a bootstrap: the 95 % percentile interval of each feature's rank within its
+        target over resamplings of the explained cells, shape (n_targets, n_features).
 
     Examples
     --------
@@ -75,6 +80,8 @@ class FeatureAttribution:
     outputs: np.ndarray | None = None
     base_values: np.ndarray | None = None
     cell_targets: np.ndarray | None = None
+    rank_ci_low: np.ndarray | None = None
+    rank_ci_high: np.ndarray | None = None
 
     @property
     def explained_targets(self) -> np.ndarray:
@@ -98,9 +105,11 @@ class FeatureAttribution:
         Returns
         -------
         DataFrame with ``target, modality, feature, mean_shap, mean_abs_shap, rank`` (rank 1 =
-        largest mean absolute SHAP value within the target) and ``modality_rank`` (the same
-        within the target's features of one modality), sorted by target then rank. With one
-        target per cell, targets no explained cell has get no rows.
+        largest mean absolute SHAP value within the target), ``modality_rank`` (the same
+        within the target's features of one modality), ``n_cells`` (cells behind the
+        target's means) and, with a bootstrap, ``rank_ci_low`` and ``rank_ci_high`` (95 %
+        interval of ``rank``), sorted by target then rank. With one target per cell, targets
+        no explained cell has get no rows.
         """
         n_targets, n_features = self.mean_shap.shape
         modalities = [modality] * n_features if isinstance(modality, str) else list(modality)
@@ -115,12 +124,21 @@ class FeatureAttribution:
                 "mean_abs_shap": self.mean_abs_shap.ravel(),
             }
         )
+        per_target = (
+            np.full(n_targets, self.n_cells)
+            if self.n_cells_per_target is None
+            else self.n_cells_per_target
+        )
         for column, keys in (("rank", ["target"]), ("modality_rank", ["target", "modality"])):
             frame[column] = (
                 frame.groupby(keys, sort=False)["mean_abs_shap"]
                 .rank(ascending=False, method="first")
                 .astype(int)
             )
+        frame["n_cells"] = np.repeat(per_target, n_features)
+        if self.rank_ci_low is not None:
+            frame["rank_ci_low"] = self.rank_ci_low.ravel()
+            frame["rank_ci_high"] = self.rank_ci_high.ravel()
         frame = frame[frame["target"].isin(np.asarray(self.targets)[self.explained_targets])]
         order = {t: i for i, t in enumerate(self.targets)}
         frame["_order"] = frame["target"].map(order)
@@ -227,6 +245,8 @@ def expected_gradients(
     seed: int = 0,
     keep_values: bool = False,
     target_key: str | None = None,
+    n_bootstrap: int = 0,
+    sums: AttributionSums | None = None,
 ) -> FeatureAttribution:
     r"""SHAP values by expected gradients, the estimator behind ``shap.GradientExplainer``.
 
@@ -270,6 +290,13 @@ def expected_gradients(
         one output to explain for each cell (e.g. its predicted class): one gradient pass
         instead of one per target; the means per target are over the cells that explain it.
         The key is not passed to ``fn``.
+    n_bootstrap
+        Poisson bootstrap replicates over cells (0: none); with them the result has rank
+        confidence intervals (``rank_ci_low``, ``rank_ci_high``).
+    sums
+        An :class:`~scvi_interpret.tl.AttributionSums` to add to (e.g. one per sampling round
+        of the same estimate); the result then covers every cell added so far. Its settings
+        (``n_bootstrap``, ``keep_values``, one target per cell) take precedence.
 
     Returns
     -------
@@ -299,14 +326,9 @@ def expected_gradients(
         raise ValueError(f"background has {background.shape[1]} features, expected {n_features}.")
     if isinstance(inputs, torch.Tensor):
         inputs = _batched(inputs, batch_size)
-    sums = torch.zeros(n_targets, n_features, dtype=torch.float64, device=device)
-    abs_sums = torch.zeros_like(sums)
-    base_sum = torch.zeros(n_targets, dtype=torch.float64, device=device)
-    per_target = torch.zeros(n_targets, dtype=torch.float64, device=device)
-    error_sum, gap_sum, n_cells, relative_errors = 0.0, 0.0, 0, []
-    kept: dict[str, list[np.ndarray]] = {
-        "values": [], "data": [], "outputs": [], "base": [], "targets": []
-    }  # fmt: skip
+    if sums is None:
+        sums = AttributionSums(n_targets, n_features, target_key is not None, n_bootstrap,
+                               seed, device, keep_values)  # fmt: skip
     for x, extra in inputs:
         x = x.to(device)
         extra = dict(extra)
@@ -317,50 +339,45 @@ def expected_gradients(
             base = _base_values(fn, background, extra, len(x))
         if chosen is not None:
             output, base = output.gather(1, chosen[:, None]), base.gather(1, chosen[:, None])
-        gap = output - base
-        error = (phi.sum(-1) - gap).abs()
-        error_sum += float(error.sum())
-        gap_sum += float(gap.abs().sum())
-        relative_errors.append((error / gap.abs().clamp(min=1e-12)).flatten().cpu())
-        if chosen is None:
-            sums += phi.sum(0).double()
-            abs_sums += phi.abs().sum(0).double()
-            base_sum += base.sum(0).double()
-        else:
-            sums.index_add_(0, chosen, phi[:, 0].double())
-            abs_sums.index_add_(0, chosen, phi[:, 0].abs().double())
-            base_sum.index_add_(0, chosen, base[:, 0].double())
-            per_target.index_add_(0, chosen, torch.ones_like(chosen, dtype=torch.float64))
-        n_cells += len(x)
-        if keep_values:
-            for key, value in zip(kept, (phi, x, output, base), strict=False):
-                kept[key].append(value.cpu().numpy())
-            if chosen is not None:
-                kept["targets"].append(np.asarray(targets)[chosen.cpu().numpy()])
-    if n_cells == 0:
+        sums.add(phi, output, base, chosen, x)
+    if sums.n_cells == 0:
         raise ValueError("No cells to explain.")
+    return attribution_from_sums(sums, targets, features)
+
+
+def attribution_from_sums(
+    sums: AttributionSums, targets: Sequence[str], features: Sequence[str]
+) -> FeatureAttribution:
+    """The :class:`FeatureAttribution` of what ``sums`` holds so far."""
+    counts = sums.counts()
     stacked = {
-        key: np.concatenate(parts) if keep_values and parts else None
-        for key, parts in kept.items()
+        key: np.concatenate(parts) if sums.keep_values and parts else None
+        for key, parts in sums.kept.items()
     }
-    counts = (
-        torch.full_like(per_target, n_cells) if target_key is None else per_target.clamp(min=1)
-    )
+    if stacked["targets"] is not None:
+        stacked["targets"] = np.asarray(targets)[stacked["targets"]]
+    low = high = None
+    if sums.n_bootstrap:
+        low, high = sums.rank_intervals()
     return FeatureAttribution(
         targets=list(targets),
         features=list(features),
-        mean_shap=(sums / counts[:, None]).cpu().numpy(),
-        mean_abs_shap=(abs_sums / counts[:, None]).cpu().numpy(),
-        expected_value=(base_sum / counts).cpu().numpy(),
-        additivity_error=error_sum / max(gap_sum, 1e-12),
-        n_cells=n_cells,
-        median_additivity_error=float(torch.cat(relative_errors).median()),
-        n_cells_per_target=None if target_key is None else per_target.cpu().numpy().astype(int),
+        mean_shap=(sums.sums / counts[:, None]).cpu().numpy(),
+        mean_abs_shap=sums.mean_abs_shap(),
+        expected_value=(sums.base_sum / counts).cpu().numpy(),
+        additivity_error=sums.error_sum / max(sums.gap_sum, 1e-12),
+        n_cells=sums.n_cells,
+        median_additivity_error=sums.median_relative_error(),
+        n_cells_per_target=(
+            sums.per_target.cpu().numpy().astype(int) if sums.per_cell_target else None
+        ),
         values=stacked["values"],
         data=stacked["data"],
         outputs=stacked["outputs"],
         base_values=stacked["base"],
         cell_targets=stacked["targets"],
+        rank_ci_low=low,
+        rank_ci_high=high,
     )
 
 

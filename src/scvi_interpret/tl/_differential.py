@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,19 +39,67 @@ def posterior_fdr_calls(proba: np.ndarray, fdr_target: float) -> np.ndarray:
     return calls
 
 
-def _standardised_difference(
-    means: np.ndarray, variances: np.ndarray, in_1: np.ndarray, in_2: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean and sd of (mean z of group 1 − mean z of group 2) / pooled sd."""
-    n_1, n_2 = len(in_1), len(in_2)
-    m_1, m_2 = means[in_1], means[in_2]
-    v_1, v_2 = variances[in_1], variances[in_2]
+@dataclass
+class GroupMoments:
+    """Sums over the cells of each group that the differential test needs.
+
+    Built in one pass over minibatches (:meth:`add`), so memory is groups × nodes whatever
+    the number of cells.
+
+    Attributes
+    ----------
+    n
+        Cells per group, ``{group: count}``.
+    sums, squares, variances
+        Per group, sums over its cells of the posterior means, their squares and the posterior
+        variances, each of shape (n_nodes,).
+
+    Examples
+    --------
+    >>> moments = si.tl.GroupMoments()
+    >>> moments.add(np.array([[1.0], [3.0]]), np.full((2, 1), 0.1), ["a", "a"])
+    >>> moments.n, moments.sums["a"]
+    ({'a': 2}, array([4.]))
+    """
+
+    n: dict = field(default_factory=dict)
+    sums: dict = field(default_factory=dict)
+    squares: dict = field(default_factory=dict)
+    variances: dict = field(default_factory=dict)
+
+    def add(self, means: np.ndarray, variances: np.ndarray, groups: Sequence) -> None:
+        """Add cells: posterior means and variances (n_cells, n_nodes), group of each cell."""
+        means, variances = np.asarray(means, dtype=float), np.asarray(variances, dtype=float)
+        codes, uniques = pd.factorize(pd.Series(np.asarray(groups, dtype=object)))
+        for code, group in enumerate(uniques):
+            rows = codes == code
+            m, v = means[rows], variances[rows]
+            self.n[group] = self.n.get(group, 0) + int(rows.sum())
+            for store, value in ((self.sums, m), (self.squares, m * m), (self.variances, v)):
+                store[group] = store.get(group, 0.0) + value.sum(0)
+
+    def pooled(self, groups: Sequence) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """``(n, sum, sum of squares, sum of variances)`` over the given groups together."""
+        return (
+            sum(self.n[g] for g in groups),
+            sum(self.sums[g] for g in groups),
+            sum(self.squares[g] for g in groups),
+            sum(self.variances[g] for g in groups),
+        )
+
+
+def _standardised_difference(first, second) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior mean and sd of (mean z of group 1 − mean z of group 2) / pooled sd.
+
+    ``first``, ``second``: ``(n, sum, sum of squares, sum of variances)`` of each group.
+    """
+    (n_1, s_1, q_1, v_1), (n_2, s_2, q_2, v_2) = first, second
     # each cell's z ~ N(m, v) independently: the group mean is normal with variance sum(v)/n²
-    difference = m_1.mean(0) - m_2.mean(0)
-    difference_sd = np.sqrt(v_1.sum(0) / n_1**2 + v_2.sum(0) / n_2**2)
+    difference = s_1 / n_1 - s_2 / n_2
+    difference_sd = np.sqrt(v_1 / n_1**2 + v_2 / n_2**2)
     # expected within-group variance of the sampled z: var of means + mean posterior variance
-    within_1 = m_1.var(0) + v_1.mean(0)
-    within_2 = m_2.var(0) + v_2.mean(0)
+    within_1 = np.maximum(q_1 / n_1 - (s_1 / n_1) ** 2, 0.0) + v_1 / n_1
+    within_2 = np.maximum(q_2 / n_2 - (s_2 / n_2) ** 2, 0.0) + v_2 / n_2
     pooled = np.sqrt((n_1 * within_1 + n_2 * within_2) / (n_1 + n_2))
     pooled = np.maximum(pooled, 1e-12)
     return difference / pooled, difference_sd / pooled
@@ -115,13 +164,44 @@ def differential_activity(
     1      P1       False
     """
     means, variances = np.asarray(means, dtype=float), np.asarray(variances, dtype=float)
-    groups = pd.Series(np.asarray(groups, dtype=object))
     if len(groups) != len(means) or means.shape != variances.shape:
         raise ValueError(
             f"groups ({len(groups)}), means {means.shape} and variances {variances.shape} "
             "must describe the same cells."
         )
-    present = list(pd.unique(groups))
+    moments = GroupMoments()
+    moments.add(means, variances, groups)
+    return differential_activity_from_moments(
+        moments, names, group1, group2, delta=delta, fdr_target=fdr_target
+    )
+
+
+def differential_activity_from_moments(
+    moments: GroupMoments,
+    names: Sequence[str],
+    group1: Sequence | None = None,
+    group2: object | None = None,
+    delta: float = 0.5,
+    fdr_target: float = 0.05,
+) -> pd.DataFrame:
+    """:func:`differential_activity` from per-group sums (:class:`GroupMoments`).
+
+    The same statistics, exactly; the sums can be accumulated over minibatches of any
+    number of cells.
+
+    Examples
+    --------
+    >>> moments = si.tl.GroupMoments()
+    >>> rng = np.random.default_rng(0)
+    >>> for _ in range(4):  # four minibatches of 50 cells
+    ...     means = rng.normal(size=(50, 1))
+    ...     means[:25] += 3.0
+    ...     moments.add(means, np.full((50, 1), 0.1), ["a"] * 25 + ["b"] * 25)
+    >>> table = si.tl.differential_activity_from_moments(moments, ["P0"], group1="a")
+    >>> bool(table.loc[0, "is_changed"])
+    True
+    """
+    present = list(moments.n)
     if group1 is None:
         tested = present
     elif isinstance(group1, str) or not isinstance(group1, Iterable):
@@ -133,12 +213,11 @@ def differential_activity(
         raise ValueError(f"Groups {unknown} do not occur; the groups are {present}.")
     frames = []
     for label in tested:
-        in_1 = np.flatnonzero(groups == label)
-        other = groups == group2 if group2 is not None else groups != label
-        in_2 = np.flatnonzero(other)
-        if len(in_2) == 0:
+        others = [group2] if group2 is not None else [g for g in present if g != label]
+        if not others or moments.pooled(others)[0] == 0:
             raise ValueError(f"No cells to compare group {label!r} against.")
-        mu, sd = _standardised_difference(means, variances, in_1, in_2)
+        first, second = moments.pooled([label]), moments.pooled(others)
+        mu, sd = _standardised_difference(first, second)
         sd = np.maximum(sd, 1e-12)
         log_up, log_down = log_ndtr(mu / sd), log_ndtr(-mu / sd)
         proba_change = ndtr((mu - delta) / sd) + ndtr((-mu - delta) / sd)
@@ -147,8 +226,8 @@ def differential_activity(
                 "group1": label,
                 "group2": "rest" if group2 is None else group2,
                 "program": list(names),
-                "mean1": means[in_1].mean(0),
-                "mean2": means[in_2].mean(0),
+                "mean1": first[1] / first[0],
+                "mean2": second[1] / second[0],
                 "effect_size": mu,
                 "proba_up": np.exp(log_up),
                 "bayes_factor": log_up - log_down,

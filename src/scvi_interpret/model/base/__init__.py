@@ -2,6 +2,7 @@
 
 from ._init_values import gene_log_frequencies, registered_statistics
 from ._interpretability import InterpretabilityMixin
+from ._persistence import CheckedPersistenceMixin
 from ._training_plan import (
     TrainingPlan,
     check_max_epochs,
@@ -21,6 +22,7 @@ from ._validation import (
 __all__ = [
     "Archetypes",
     "AttributionTrustMixin",
+    "CheckedPersistenceMixin",
     "InterpretabilityMixin",
     "LatentExplorationMixin",
     "TrainingPlan",

@@ -61,6 +61,14 @@ class Cells:
             return np.asarray(manager.get_from_registry(key))
         return self.datamodule.registered(key)
 
+    def obs_column(self, name: str) -> pd.Series:
+        """One ``obs`` column for every cell (of the AnnData/MuData, or read from the store)."""
+        if self.adata is not None:
+            if name not in self.adata.obs:
+                raise KeyError(f"{name!r} is not a column of adata.obs.")
+            return self.adata.obs[name].reset_index(drop=True)
+        return self.datamodule.obs_column(name)
+
     def labels(self) -> np.ndarray | None:
         """Label codes, shape (n_cells,), or ``None`` without labels."""
         values = self.codes(REGISTRY_KEYS.LABELS_KEY)
@@ -117,7 +125,12 @@ def check_adata_features(model, adata) -> None:
     scvi-tools only warns about other features; reading them would silently give wrong
     latents and attributions.
     """
-    for _, mod_key, wanted in counts_fields(model.registry_):
+    check_features(model.registry_, adata, type(model).__name__)
+
+
+def check_features(registry: dict, adata, model_name: str) -> None:
+    """Raise unless ``adata`` has the features of ``registry`` in its order (per modality)."""
+    for _, mod_key, wanted in counts_fields(registry):
         holder = adata if mod_key is None else adata.mod.get(mod_key)
         where = "adata" if mod_key is None else f"mdata.mod[{mod_key!r}]"
         if holder is None:
@@ -132,7 +145,8 @@ def check_adata_features(model, adata) -> None:
                 f"{missing[:3].tolist()}), {len(extra)} are not the model's (e.g. "
                 f"{extra[:3].tolist()})"
             )
-            fix = f"Call `{type(model).__name__}.prepare_query_anndata(adata, model)` first"
+            prepare = "prepare_query_anndata" if mod_key is None else "prepare_query_mudata"
+            fix = f"Lay it out like the model's data: `data = {model_name}.{prepare}(data, model)`"
         else:
             detail = "the same features are in another order"
             fix = f"Reorder them: `{where.split('[')[0]} = …[:, model_feature_names].copy()`"

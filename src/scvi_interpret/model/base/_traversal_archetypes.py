@@ -11,9 +11,33 @@ import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
-from scvi_interpret.tl import archetypal_analysis, latent_traversal
+from scvi_interpret.tl import archetypal_analysis, check_sample_size, latent_traversal
 
+from ._importance_sample import run_pool
 from ._names import resolve_names
+
+RANGE_CELLS = 20_000
+
+
+def sample_positions(
+    n_obs: int, n_cells: int | str | None, seed: int, in_runs: bool = False
+) -> np.ndarray | None:
+    """Positions of a random sample of cells (sorted), or ``None`` for all of them.
+
+    ``n_cells``: a number (checked against ``n_obs``), ``"all"``, or ``None`` for all up to
+    :data:`RANGE_CELLS` cells and a sample of that many beyond. ``in_runs``: the sample is
+    made of random runs of consecutive cells (for stores, see
+    :func:`~scvi_interpret.model.base._importance_sample.run_pool`); else uniform.
+    """
+    if n_cells is None or n_cells == "auto":
+        n_cells = "all" if n_obs <= RANGE_CELLS else RANGE_CELLS
+    n_cells = check_sample_size(n_cells, n_obs)
+    if n_cells == "all" or n_cells == n_obs:
+        return None
+    rng = np.random.default_rng(seed)
+    if in_runs:
+        return run_pool(n_obs, n_cells, rng)[:n_cells]
+    return np.sort(rng.choice(n_obs, n_cells, replace=False))
 
 
 @dataclass
@@ -23,7 +47,8 @@ class Archetypes:
     Attributes
     ----------
     weights
-        Cells × archetypes, each row a convex mixture (also in ``adata.obsm[key_added]``).
+        Cells × archetypes, each row a convex mixture (also in ``adata.obsm[key_added]`` when
+        asked).
     positions
         Archetypes × latent dimensions.
     top_features
@@ -33,6 +58,8 @@ class Archetypes:
         Labels × archetypes: mean weight of the label's cells (``None`` without labels).
     explained_variance
         ``{number of archetypes: explained variance}`` for the numbers tried.
+    n_fit_cells
+        Cells the archetypes were fitted on (all cells, or a coreset of them).
     """
 
     weights: pd.DataFrame
@@ -40,6 +67,7 @@ class Archetypes:
     top_features: pd.DataFrame
     label_association: pd.DataFrame | None
     explained_variance: dict[int, float]
+    n_fit_cells: int = 0
 
 
 class LatentExplorationMixin:
@@ -70,12 +98,17 @@ class LatentExplorationMixin:
         span: tuple[float, float] = (0.05, 0.95),
         adata: AnnData | None = None,
         return_curves: bool = False,
+        datamodule=None,
+        n_cells: int | str | None = None,
+        seed: int = 0,
     ) -> pd.DataFrame | tuple[pd.DataFrame, dict[str, np.ndarray]]:
         """What each latent dimension means: decode while moving along it.
 
         Each dimension moves from its 5th to its 95th percentile over the cells (``span``),
         the others held at the median cell, the batch at the most frequent one; every
-        modality is decoded (normalised expression).
+        modality is decoded (normalised expression). The percentiles and the median come from
+        a random sample of at most 20,000 cells (``n_cells``; from a store, in runs of
+        consecutive cells), stated in ``table.attrs["n_cells"]``.
 
         Parameters
         ----------
@@ -89,28 +122,45 @@ class LatentExplorationMixin:
             Cells that define the range; default the training data.
         return_curves
             Also return ``{modality: array (n_dims, n_steps, n_features)}``.
+        datamodule
+            Cells on disk instead of ``adata`` (a data module with the model's registry).
+        n_cells
+            Cells whose latents set the range: a number, ``"all"``, or ``None`` (all up to
+            20,000, else a uniform sample of 20,000).
+        seed
+            Seed of the sample.
 
         Returns
         -------
         Tidy DataFrame: ``dimension, modality, feature, log2_fold_change`` (end vs start),
         ``max_abs_log2_change``, ``monotonic``, ``rank``; with ``return_curves`` a tuple.
         """
-        adata = self._cells(adata).adata
+        cells = self._cells(adata, datamodule)
         names = self._latent_names()
         chosen = resolve_names(dims, names, "dimension")
-        latent = self.get_latent_representation(adata)
-        reference = self._reference_covariates(adata)
+        positions = sample_positions(cells.n_obs, n_cells, seed, cells.datamodule is not None)
+        latent = self._latent_of(cells, positions)
+        reference = self._reference_covariates(cells)
         table, curves = latent_traversal(
             lambda z: self._decode(z.to(self.device), reference),
             latent,
             chosen,
             names,
-            self._feature_names(adata),
+            self._feature_names(cells.adata),
             n_steps=n_steps,
             span=span,
             directions=self._latent_directions(),
         )
+        table.attrs["n_cells"] = len(latent)
         return (table, curves) if return_curves else table
+
+    def _latent_of(self, cells, positions: np.ndarray | None = None, **kwargs) -> np.ndarray:
+        """Posterior means of the chosen cells (all by default), read in chunks."""
+        if cells.adata is not None:
+            return self.get_latent_representation(cells.adata, indices=positions, **kwargs)
+        return self.get_latent_representation(
+            datamodule=cells.datamodule, indices=positions, **kwargs
+        )
 
     @torch.inference_mode()
     def get_archetypes(
@@ -119,14 +169,18 @@ class LatentExplorationMixin:
         adata: AnnData | None = None,
         n_top: int = 20,
         max_archetypes: int = 10,
-        key_added: str | None = "archetypes",
+        key_added: str | None = None,
         seed: int = 0,
+        datamodule=None,
+        coreset_size: int = 2000,
     ) -> Archetypes:
         """Extreme states of the latent space, what defines each, and every cell's mixture.
 
-        Archetypal analysis of the posterior means (:func:`scvi_interpret.tl.archetypal_analysis`;
-        without ``n_archetypes`` the number is chosen by explained variance). Each archetype is
-        decoded into every modality and compared with the decoded average cell.
+        Archetypal analysis of the posterior means (:func:`scvi_interpret.tl.archetypal_analysis`:
+        fitted in torch on all cells or, beyond ``coreset_size``, on a weighted coreset;
+        every cell projected onto the archetypes in batches; without ``n_archetypes`` the
+        number is chosen by explained variance). Each archetype is decoded into every
+        modality and compared with the decoded average cell.
 
         Parameters
         ----------
@@ -139,26 +193,33 @@ class LatentExplorationMixin:
         max_archetypes
             Largest number tried when choosing.
         key_added
-            ``adata.obsm`` key for the cell weights (``None``: do not write).
+            If given, write the cell weights to ``adata.obsm[key_added]``.
         seed
             Random seed.
+        datamodule
+            Cells on disk instead of ``adata`` (a data module with the model's registry).
+        coreset_size
+            Cells the archetypes are fitted on when there are more.
 
         Returns
         -------
         :class:`Archetypes`.
         """
-        adata = self._cells(adata).adata
-        latent = self.get_latent_representation(adata)
-        fit = archetypal_analysis(latent, n_archetypes, max_archetypes, seed=seed)
+        cells = self._cells(adata, datamodule, key_added)
+        latent = self._latent_of(cells)
+        fit = archetypal_analysis(latent, n_archetypes, max_archetypes, seed=seed,
+                                  coreset_size=coreset_size)  # fmt: skip
         labels = [f"archetype_{i}" for i in range(fit.n_archetypes)]
-        weights = pd.DataFrame(fit.weights, index=adata.obs_names, columns=labels)
+        weights = pd.DataFrame(
+            fit.weights, index=cells.names(np.arange(cells.n_obs)), columns=labels
+        )
         points = np.vstack([fit.archetypes, latent.mean(0, keepdims=True)])
         decoded = self._decode(
             torch.as_tensor(points, dtype=torch.float32, device=self.device),
-            self._reference_covariates(adata),
+            self._reference_covariates(cells),
         )
         frames = []
-        for modality, names in self._feature_names(adata).items():
+        for modality, names in self._feature_names(cells.adata).items():
             logs = np.log2(decoded[modality].cpu().numpy() + 1e-6)
             for i, label in enumerate(labels):
                 change = pd.Series(logs[i] - logs[-1], index=names)
@@ -179,40 +240,45 @@ class LatentExplorationMixin:
                 )
                 frames.append(frame.sort_values("rank"))
         association = None
-        cell_labels = self._label_column(adata)
+        cell_labels = self._label_names(cells)
         if cell_labels is not None:
-            association = weights.groupby(cell_labels.to_numpy(), observed=True).mean()
+            association = weights.groupby(cell_labels, observed=True).mean()
         if key_added is not None:
-            adata.obsm[key_added] = weights
+            cells.adata.obsm[key_added] = weights
         return Archetypes(
             weights=weights,
             positions=pd.DataFrame(fit.archetypes, index=labels, columns=self._latent_names()),
             top_features=pd.concat(frames, ignore_index=True),
             label_association=association,
             explained_variance=fit.explained_variance,
+            n_fit_cells=fit.n_fit_cells,
         )
 
-    def _label_column(self, adata: AnnData) -> pd.Series | None:
-        registry = self.registry_["setup_args"]
-        key = registry.get("labels_key")
-        return adata.obs[key] if key is not None and key in adata.obs else None
+    def _label_names(self, cells) -> np.ndarray | None:
+        """Each cell's registered label (names), or ``None`` without labels."""
+        codes = cells.labels()
+        if self.registry_["setup_args"].get("labels_key") is None or codes is None:
+            return None
+        state = self.registry_["field_registries"][REGISTRY_KEYS.LABELS_KEY]["state_registry"]
+        categories = np.asarray(state["categorical_mapping"]).astype(str)
+        return categories[codes.astype(int)]
 
-    def _reference_covariates(self, adata: AnnData) -> dict:
+    def _reference_covariates(self, cells) -> dict:
         """Covariates to decode at: most frequent categories, mean continuous covariates.
 
         Returns ``{"categorical": [code per categorical covariate, the batch first],
         "cont_covs": tensor (n_continuous,) or None}``; :meth:`_expand_covariates` turns it
         into per-point tensors.
         """
-        manager = self.get_anndata_manager(adata, required=True)
-        codes = [np.asarray(manager.get_from_registry(REGISTRY_KEYS.BATCH_KEY)).ravel()]
-        if REGISTRY_KEYS.CAT_COVS_KEY in manager.data_registry:
-            cat = np.asarray(manager.get_from_registry(REGISTRY_KEYS.CAT_COVS_KEY))
-            codes += [cat[:, j] for j in range(cat.shape[1])]
-        continuous = None
-        if REGISTRY_KEYS.CONT_COVS_KEY in manager.data_registry:
-            cont = np.asarray(manager.get_from_registry(REGISTRY_KEYS.CONT_COVS_KEY), dtype=float)
-            continuous = torch.as_tensor(cont.mean(0), dtype=torch.float32, device=self.device)
+        codes = [np.asarray(cells.codes(REGISTRY_KEYS.BATCH_KEY)).ravel()]
+        categorical = cells.codes(REGISTRY_KEYS.CAT_COVS_KEY)
+        if categorical is not None:
+            categorical = np.asarray(categorical)
+            codes += [categorical[:, j] for j in range(categorical.shape[1])]
+        continuous = cells.codes(REGISTRY_KEYS.CONT_COVS_KEY)
+        if continuous is not None:
+            mean = np.asarray(continuous, dtype=float).mean(0)
+            continuous = torch.as_tensor(mean, dtype=torch.float32, device=self.device)
         return {
             "categorical": [int(np.bincount(c.astype(int)).argmax()) for c in codes],
             "cont_covs": continuous,

@@ -8,7 +8,20 @@ import torch
 from anndata import AnnData
 from scipy.stats import spearmanr
 
-from scvi_interpret.tl import deletion_curve
+from scvi_interpret.tl import check_sample_size, deletion_curve
+
+from ._importance_sample import plan_sample
+
+
+def at_most(n_cells: int | str, n_obs: int) -> int:
+    """``n_cells`` capped at ``n_obs`` (``"all"``: ``n_obs``); raises for bad sizes."""
+    if n_cells == "all":
+        return n_obs
+    if isinstance(n_cells, str):
+        raise ValueError(f'n_cells must be "all" or a number of cells, not {n_cells!r}.')
+    if isinstance(n_cells, int | np.integer) and not isinstance(n_cells, bool) and n_cells > n_obs:
+        return n_obs
+    return check_sample_size(n_cells, n_obs)
 
 
 class AttributionTrustMixin:
@@ -30,6 +43,7 @@ class AttributionTrustMixin:
         seed: int = 0,
         input_space: str = "log1p",
         modalities=None,
+        datamodule=None,
     ) -> pd.DataFrame:
         """Test whether the output falls when the most important features are removed.
 
@@ -44,7 +58,8 @@ class AttributionTrustMixin:
         adata, indices
             Cells to use (default: the training data, ``n_cells`` of them at random).
         n_cells
-            Cells used when ``indices`` is not given.
+            Cells used when ``indices`` is not given (a uniform sample; all if there are
+            fewer), or ``"all"``.
         ks
             Numbers of features removed.
         n_background, n_samples, seed
@@ -56,25 +71,29 @@ class AttributionTrustMixin:
             in that space.
         modalities
             Modalities whose features are ranked and deleted; default all.
+        datamodule
+            Cells on disk instead of ``adata``; only the chosen cells are read.
 
         Returns
         -------
-        DataFrame with ``k``, ``output_top``, ``output_random``, ``output_full``.
+        DataFrame with ``k``, ``output_top``, ``output_random``, ``output_full``;
+        ``attrs["n_cells"]`` is the number of cells used.
         """
-        data = self._cells(adata)
+        data = self._cells(adata, datamodule)
         if not isinstance(target, str):
             raise TypeError(f"deletion_curve explains one target (a name), got {target!r}.")
         plan = self._attribution_plan(target, modalities, input_space)
         if indices is None:
+            size = at_most(n_cells, data.n_obs)
             rng = np.random.default_rng(seed)
-            indices = np.sort(rng.choice(data.n_obs, min(n_cells, data.n_obs), replace=False))
+            indices = np.sort(rng.choice(data.n_obs, size, replace=False))
         cells = self._resolve_indices(indices, data.n_obs)
         result, background = self._attribute(
             data, cells, plan, n_background, n_samples, len(cells), seed, keep_values=True
         )
         ((inputs, extra),) = plan.inputs(data, cells, len(cells))
         with self._eval_mode():
-            return deletion_curve(
+            curve = deletion_curve(
                 lambda x, **covariates: plan.function(x, **covariates)[:, 0],
                 inputs,
                 result.values[:, 0, :],
@@ -84,6 +103,8 @@ class AttributionTrustMixin:
                 seed=seed,
                 extra=extra,
             )
+        curve.attrs["n_cells"] = len(cells)
+        return curve
 
     def randomization_check(
         self,
@@ -98,6 +119,8 @@ class AttributionTrustMixin:
         min_expressed: float = 0.1,
         n_top: int = 20,
         modalities=None,
+        datamodule=None,
+        n_cells: int | str = 1000,
     ) -> pd.DataFrame:
         """Model-randomisation sanity check (Adebayo et al. 2018).
 
@@ -122,16 +145,25 @@ class AttributionTrustMixin:
             Size of the top sets compared in ``top_overlap``.
         modalities
             Modalities whose features are attributed; default all.
+        datamodule
+            Cells on disk instead of ``adata``; only the chosen cells are read.
+        n_cells
+            Without ``indices``: a stratified sample of this many cells (as in
+            :meth:`get_feature_importance`; all if there are fewer), or ``"all"``.
 
         Returns
         -------
         DataFrame per target: ``spearman`` (trained vs randomised mean absolute SHAP values
         over the expressed features), ``top_overlap`` (Jaccard index of the top ``n_top``)
-        and ``passed`` (``spearman < threshold``).
+        and ``passed`` (``spearman < threshold``); ``attrs["n_cells"]``: the cells used.
         """
-        data = self._cells(adata)
+        data = self._cells(adata, datamodule)
         plan = self._attribution_plan(target, modalities, input_space)
-        cells = self._resolve_indices(indices, data.n_obs)
+        size = None if indices is not None else at_most(n_cells, data.n_obs)
+        if size is not None and size < data.n_obs:
+            cells = np.sort(plan_sample(self, data, size, size, seed).order[:size])
+        else:
+            cells = self._resolve_indices(indices, data.n_obs)
         args = (data, cells, plan, n_background, n_samples, 64, seed, False)
         trained, _ = self._attribute(*args)
         state = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
@@ -160,7 +192,9 @@ class AttributionTrustMixin:
             top_other = set(np.argsort(-other)[:n_top])
             overlap = len(top_ours & top_other) / len(top_ours | top_other)
             rows.append((name, float(rho), float(overlap), bool(rho < threshold)))
-        return pd.DataFrame(rows, columns=["target", "spearman", "top_overlap", "passed"])
+        table = pd.DataFrame(rows, columns=["target", "spearman", "top_overlap", "passed"])
+        table.attrs["n_cells"] = len(cells)
+        return table
 
     def _explained_layers(self) -> torch.nn.Module:
         """The layers between the inputs and the attribution targets (randomised in checks)."""

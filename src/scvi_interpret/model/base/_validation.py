@@ -113,8 +113,8 @@ def check_same_features(query_names, reference_names, model_name: str) -> None:
     )
     raise ValueError(
         f"The query's features differ from the reference's: {detail}. Call "
-        f"`{model_name}.prepare_query_anndata(query, reference_model)` first; it reorders the "
-        "features and fills missing ones with zeros."
+        f"`query = {model_name}.prepare_query_anndata(query, reference_model)` first; it "
+        "reorders the features and fills missing ones with zeros (in a new AnnData)."
     )
 
 

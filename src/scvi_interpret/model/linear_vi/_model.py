@@ -27,6 +27,7 @@ from scvi.module._constants import MODULE_KEYS
 from scvi.utils import setup_anndata_dsp
 
 from scvi_interpret.model.base import (
+    CheckedPersistenceMixin,
     InterpretabilityMixin,
     TrainingPlan,
     check_counts,
@@ -39,6 +40,7 @@ from scvi_interpret.model.base import (
     query_plan_kwargs,
     registered_statistics,
 )
+from scvi_interpret.model.base._hyperparameters import check_hyperparameters
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
 
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 
 class LinearVI(
+    CheckedPersistenceMixin,
     InterpretabilityMixin,
     ArchesMixin,
     RNASeqMixin,
@@ -117,6 +120,10 @@ class LinearVI(
         encode_covariates: bool = True,
         datamodule=None,
     ):
+        check_hyperparameters(
+            type(self).__name__, n_latent=n_latent, n_hidden=n_hidden, n_layers=n_layers,
+            dropout_rate=dropout_rate,
+        )  # fmt: skip
         super().__init__(adata, registry)
         self._build_module(
             n_latent=n_latent,
@@ -303,6 +310,38 @@ class LinearVI(
             batch_size=batch_size,
             plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
             **kwargs,
+        )
+
+    @staticmethod
+    def prepare_query_anndata(
+        adata: AnnData,
+        reference_model,
+        return_reference_var_names: bool = False,
+        inplace: bool = False,
+    ) -> AnnData | pd.Index | None:
+        """The query with the reference's genes in the reference's order (missing ones zero).
+
+        scvi-tools' :meth:`~scvi.model.base.ArchesMixin.prepare_query_anndata`, but by default
+        it returns a new AnnData and leaves ``adata`` as it is (``inplace=True`` pads and
+        reorders ``adata`` itself, as in scvi-tools).
+
+        Parameters
+        ----------
+        adata
+            Query AnnData (raw counts, the reference's ``.obs`` columns).
+        reference_model
+            Trained model or the folder it was saved to.
+        return_reference_var_names
+            Only return the reference's gene names.
+        inplace
+            Change ``adata`` itself instead of returning a new AnnData.
+
+        Returns
+        -------
+        The prepared query (``None`` with ``inplace=True``), or the reference's gene names.
+        """
+        return ArchesMixin.prepare_query_anndata(
+            adata, reference_model, return_reference_var_names, inplace
         )
 
     @classmethod

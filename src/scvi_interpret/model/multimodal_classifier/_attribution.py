@@ -7,6 +7,7 @@ import torch
 from scvi import REGISTRY_KEYS
 
 from scvi_interpret.model.base import InterpretabilityMixin
+from scvi_interpret.model.base._importance_sample import run_pool
 from scvi_interpret.model.base._interpretability import (
     PER_CELL_TARGET,
     AttributionPlan,
@@ -149,8 +150,9 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
     def _background_pool(self, cells, n_background: int, seed: int) -> np.ndarray:
         """Cells measured in every modality (all cells if there are none).
 
-        In memory every cell is checked; on disk (a data module), a random sample of
-        ``50 × n_background`` cells is read and checked, so the cost does not grow with cells.
+        In memory every cell is checked; on disk (a data module), about ``50 × n_background``
+        cells in random runs of consecutive cells are read and checked, so the cost does not
+        grow with cells.
         """
         if cells.adata is not None:
             manager = self.get_anndata_manager(cells.adata, required=True)
@@ -160,8 +162,7 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
             candidates = np.arange(cells.n_obs)
         else:
             rng = np.random.default_rng(seed)
-            size = min(cells.n_obs, 50 * n_background)
-            candidates = np.sort(rng.choice(cells.n_obs, size, replace=False))
+            candidates = run_pool(cells.n_obs, min(cells.n_obs, 50 * n_background), rng)
             complete = np.concatenate([
                 np.all([tensors[modality_key(m)].sum(1).numpy() > 0
                         for m in self.module.modalities], axis=0)

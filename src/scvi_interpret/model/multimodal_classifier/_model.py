@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping, Sequence
 
 import mudata as md
@@ -22,12 +23,14 @@ from scvi.model.base import ArchesMixin, BaseModelClass, UnsupervisedTrainingMix
 from scvi.model.base._archesmixin import _get_loaded_data
 
 from scvi_interpret.model.base import (
+    CheckedPersistenceMixin,
     TrainingPlan,
     check_max_epochs,
     keep_query_registry,
     query_plan_kwargs,
     registered_statistics,
 )
+from scvi_interpret.model.base._hyperparameters import check_hyperparameters
 from scvi_interpret.tl import expected_calibration_error, fit_temperature
 
 from ._attribution import MultimodalInterpretabilityMixin
@@ -35,11 +38,14 @@ from ._module import Likelihood, MultimodalVAE, modality_key
 from ._mudata import align_mudata, check_mudata, pad_query
 
 logger = logging.getLogger(__name__)
+# a query missing more than this share of a modality's features gets a warning
+MISSING_WARNING_SHARE = 0.1
 
 DEFAULT_LIKELIHOODS = {"atac": "poisson"}
 
 
 class MultimodalClassifier(
+    CheckedPersistenceMixin,
     MultimodalInterpretabilityMixin,
     ArchesMixin,
     VAEMixin,
@@ -105,6 +111,11 @@ class MultimodalClassifier(
         likelihoods: Mapping[str, Likelihood] | None = None,
         registry: dict | None = None,
     ):
+        check_hyperparameters(
+            "MultimodalClassifier", n_latent=n_latent, n_hidden=n_hidden, n_layers=n_layers,
+            dropout_rate=dropout_rate, modality_dropout=modality_dropout,
+            classification_ratio=classification_ratio,
+        )  # fmt: skip
         super().__init__(mdata, registry)
         modalities = self.modalities
         likelihoods = dict(likelihoods or {})
@@ -301,6 +312,8 @@ class MultimodalClassifier(
                 "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
                 "or pass calibrate=False."
             )
+        if datamodule is None:
+            kwargs = self._same_split(kwargs)
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
         result = super().train(
             max_epochs=max_epochs,
@@ -320,6 +333,29 @@ class MultimodalClassifier(
                 logger.info("No labelled held-out cells: the temperature stays %.3g.",
                             float(self.module.temperature))  # fmt: skip
         return result
+
+    def _same_split(self, kwargs: dict) -> dict:
+        """Train again on the split of the first training (the calibration cells stay unseen).
+
+        The first ``train()`` draws the split (saved with the model); later calls reuse it
+        unless ``datasplitter_kwargs={"external_indexing": …}`` says otherwise.
+        """
+        splitter = dict(kwargs.get("datasplitter_kwargs") or {})
+        drawn = self.is_trained_ and self.train_indices is not None
+        if not drawn or "external_indexing" in splitter:
+            return kwargs  # first training (a query model starts untrained): draw a split
+        n_split = sum(
+            len(i) for i in (self.train_indices, self.validation_indices) if i is not None
+        )
+        if n_split > self.adata.n_obs:
+            return kwargs
+        splitter["external_indexing"] = [
+            np.asarray([] if indices is None else indices, dtype=int)
+            for indices in (self.train_indices, self.validation_indices, self.test_indices)
+        ]
+        logger.info("Training again on the first training's split (%d cells held out).",
+                    len(splitter["external_indexing"][1]))  # fmt: skip
+        return {**kwargs, "datasplitter_kwargs": splitter}
 
     @torch.inference_mode()
     def calibrate(
@@ -491,10 +527,30 @@ class MultimodalClassifier(
                 f"The query has none of the reference's modalities {keys} "
                 f"(it has {list(mdata.mod)})."
             )
-        query, missing = pad_query(mdata, {key: pd.Index(var_names[key]) for key in keys})
+        reference = {key: pd.Index(var_names[key]) for key in keys}
+        for key in set(keys) & set(mdata.mod):
+            if not reference[key].isin(mdata.mod[key].var_names).any():
+                raise ValueError(
+                    f"The query's modality {key!r} shares none of the reference's "
+                    f"{len(reference[key])} features (reference e.g. "
+                    f"{reference[key][:3].tolist()}, query e.g. "
+                    f"{mdata.mod[key].var_names[:3].tolist()}): check the feature "
+                    "names (gene symbols vs IDs, protein panel names), or leave the modality out "
+                    "of the query to encode its cells without it."
+                )
+        query, missing = pad_query(mdata, reference)
         for key, n_missing in missing.items():
+            share = n_missing / max(len(reference[key]), 1)
             if key not in mdata.mod:
                 logger.info("Query lacks modality %r: its cells are encoded without it.", key)
+            elif share > MISSING_WARNING_SHARE:
+                warnings.warn(
+                    f"{n_missing} of the reference's {len(reference[key])} features of {key!r} "
+                    f"({share:.0%}) are missing in the query and are read as zero counts; the "
+                    "query's cells are then encoded from the rest only. Check the feature names.",
+                    UserWarning,
+                    stacklevel=2,
+                )
             elif n_missing:
                 logger.info("%d feature(s) of %r missing in the query: zero-filled.",
                             n_missing, key)  # fmt: skip

@@ -11,13 +11,16 @@ import torch
 from anndata import AnnData
 
 from scvi_interpret.genesets import GeneSets
+from scvi_interpret.model.base._hyperparameters import check_hyperparameters
 from scvi_interpret.model.linear_vi import LinearVI
 from scvi_interpret.model.linear_vi._module import Dispersion, GeneLikelihood
-from scvi_interpret.tl import differential_activity
+from scvi_interpret.tl import GroupMoments, differential_activity_from_moments
 
 from ._module import ProgramVAE
 from ._programs import UNCONSTRAINED_PREFIX, resolve_program_mask
 from ._training_plan import ProgramTrainingPlan
+
+DIFFERENTIAL_CHUNK = 65_536
 
 
 class ProgramVI(LinearVI):
@@ -110,8 +113,12 @@ class ProgramVI(LinearVI):
             raise TypeError("ProgramVI needs gene_programs (a genes × programs mask, GMT, …).")
         if mask_type not in ("hard", "soft"):
             raise ValueError(f"mask_type must be 'hard' or 'soft', not {mask_type!r}.")
-        if n_unconstrained < 0:
-            raise ValueError(f"n_unconstrained must be >= 0, got {n_unconstrained}.")
+        check_hyperparameters(
+            "ProgramVI", min_genes=min_genes, n_unconstrained=n_unconstrained,
+            soft_mask_l1=soft_mask_l1, group_lasso=group_lasso,
+            unconstrained_l1=unconstrained_l1, n_hidden=n_hidden, n_layers=n_layers,
+            dropout_rate=dropout_rate,
+        )  # fmt: skip
         if adata is not None:
             self._validate_anndata_setup(adata)
         super(LinearVI, self).__init__(adata, registry)
@@ -386,6 +393,7 @@ class ProgramVI(LinearVI):
         delta: float = 0.5,
         fdr_target: float = 0.05,
         batch_size: int | None = None,
+        datamodule=None,
     ) -> pd.DataFrame:
         """Programs whose activity differs between groups of cells.
 
@@ -409,29 +417,35 @@ class ProgramVI(LinearVI):
             Target posterior expected false discovery rate.
         batch_size
             Minibatch size.
+        datamodule
+            Cells on disk instead of ``adata``; ``groupby`` is then a column of the store's
+            ``obs``.
 
         Returns
         -------
         Tidy DataFrame, one row per (group, program), with ``effect_size``, ``proba_up``,
-        ``bayes_factor``, ``proba_change``, ``is_changed`` and ``active``.
+        ``bayes_factor``, ``proba_change``, ``is_changed`` and ``active``; cells without a
+        group are left out. The statistics are exact sums over every cell, read in chunks of
+        65,536 (memory: groups × programs); ``table.attrs["n_cells"]`` counts the cells used.
         """
-        adata_ = self._cells(adata).adata
-        if groupby not in adata_.obs:
-            raise KeyError(f"groupby={groupby!r} is not a column of adata.obs.")
-        means, variances = self.get_latent_representation(
-            adata, batch_size=batch_size, return_dist=True
-        )
+        cells = self._cells(adata, datamodule)
+        try:
+            groups = cells.obs_column(groupby)
+        except KeyError as error:
+            raise KeyError(f"groupby={groupby!r}: {error.args[0]}") from None
         directions = self.program_directions().to_numpy()
-        table = differential_activity(
-            means * directions,
-            variances,
-            adata_.obs[groupby].to_numpy(),
-            self.program_names,
-            group1=group1,
-            group2=group2,
-            delta=delta,
+        moments = GroupMoments()
+        for start in range(0, cells.n_obs, DIFFERENTIAL_CHUNK):
+            chunk = np.arange(start, min(start + DIFFERENTIAL_CHUNK, cells.n_obs))
+            means, variances = self._latent_of(
+                cells, chunk, batch_size=batch_size, return_dist=True
+            )
+            moments.add(means * directions, variances, groups.iloc[chunk].to_numpy())
+        table = differential_activity_from_moments(
+            moments, self.program_names, group1=group1, group2=group2, delta=delta,
             fdr_target=fdr_target,
-        )
+        )  # fmt: skip
+        table.attrs["n_cells"] = int(sum(moments.n.values()))
         active = self.program_summary()["active"]
         table["active"] = table["program"].map(active).to_numpy()
         return table
