@@ -153,7 +153,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
 
     def _attribute(
         self, cells: Cells, indices, plan: AttributionPlan, n_background, n_samples, batch_size,
-        seed, keep_values, sums: AttributionSums | None = None,
+        seed, keep_values,
     ):  # fmt: skip
         """Run expected gradients for a plan; returns the result and the background."""
         background = self._background(cells, plan, n_background, seed)
@@ -168,7 +168,6 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
                 seed=seed,
                 keep_values=keep_values,
                 target_key=PER_CELL_TARGET if plan.per_cell_target else None,
-                sums=sums,
             )
         return result, background
 
