@@ -1,5 +1,6 @@
 """Global importance from a stratified sample: agreement with the full pass, honest intervals."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,8 +106,11 @@ def test_traversal_range_from_a_sample(planted_model):
     model, _ = planted_model
     table = model.latent_traversal(dims="factor_0", n_cells=500)
     assert table.attrs["n_cells"] == 500
-    top = set(table.query("dimension == 'factor_0'").head(10)["feature"])
-    assert top  # decoded along the factor
-    assert model.latent_traversal(dims="factor_0").attrs["n_cells"] == 1800
+    full = model.latent_traversal(dims="factor_0")
+    assert full.attrs["n_cells"] == 1800
+    # the range from 500 cells walks nearly the same way as the range from all cells
+    change = table.set_index("feature")["log2_fold_change"]
+    reference = full.set_index("feature")["log2_fold_change"].reindex(change.index)
+    assert np.corrcoef(change, reference)[0, 1] > 0.95
     with pytest.raises(ValueError, match="more than the 1800 cells"):
         model.latent_traversal(dims="factor_0", n_cells=5000)

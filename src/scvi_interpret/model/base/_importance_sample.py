@@ -111,10 +111,7 @@ def latent_clusters(model, cells: Cells, pool: np.ndarray, seed: int) -> np.ndar
     """k-means clusters (codes, shape (len(pool),)) of the posterior means of the pool."""
     from sklearn.cluster import MiniBatchKMeans
 
-    if cells.adata is not None:
-        latent = model.get_latent_representation(cells.adata, indices=pool, batch_size=1024)
-    else:
-        latent = model.get_latent_representation(datamodule=cells.datamodule, indices=pool)
+    latent = model._latent_of(cells, pool, batch_size=1024)
     n_clusters = int(min(N_LATENT_CLUSTERS, max(1, len(pool) // 50)))
     if n_clusters == 1:
         return np.zeros(len(pool), dtype=np.int64)
