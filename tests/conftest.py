@@ -98,3 +98,15 @@ def program_model():
     model = ProgramVI(adata, gene_programs=prior_mask(adata.var_names), min_genes=5, n_hidden=32)
     model.train(max_epochs=80, train_size=1.0, enable_progress_bar=False)
     return model, adata
+
+
+@pytest.fixture(scope="module")
+def small_linear_vi(liu_rna):
+    """LinearVI (4 factors) trained 1 epoch on 300 Liu cells, and its AnnData."""
+    from scvi_interpret.model import LinearVI
+
+    adata = liu_rna[:300].copy()
+    LinearVI.setup_anndata(adata, batch_key="batch")
+    model = LinearVI(adata, n_latent=4, n_hidden=16)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    return model, adata

@@ -95,15 +95,6 @@ def test_classifier_trained_twice_keeps_its_calibration_cells_unseen(data_dir):
     assert set(model.validation_indices) == first_held_out  # never trained on
 
 
-@pytest.fixture(scope="module")
-def small_linear_vi(liu_rna):
-    adata = liu_rna[:300].copy()
-    LinearVI.setup_anndata(adata, batch_key="batch")
-    model = LinearVI(adata, n_latent=4, n_hidden=16)
-    model.train(max_epochs=1, enable_progress_bar=False)
-    return model, adata
-
-
 def _fresh(adata):
     """A copy without scvi-tools' setup columns, as a user would pass new data."""
     fresh = adata.copy()

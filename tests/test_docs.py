@@ -54,7 +54,7 @@ def test_docs_build_without_warnings(tmp_path):
         assert "<img" in page, notebook.stem
     import scvi_interpret as si
 
-    for module in ["model", "data", "datasets", "genesets", "tl", "pl", "nn"]:
+    for module in ["model", "data", "datasets", "errors", "genesets", "tl", "pl", "nn"]:
         for name in getattr(si, module).__all__:
             if name[0].isupper() and module in {"genesets"}:
                 continue  # type aliases

@@ -10,8 +10,8 @@ import torch
 
 import scvi_interpret as si
 
-MODULES = ["model", "datasets", "genesets", "tl", "pl", "nn"]
-RUN = ["genesets", "tl", "nn"]  # self-contained; the others need data or a trained model
+MODULES = ["model", "datasets", "errors", "genesets", "tl", "pl", "nn"]
+RUN = ["errors", "genesets", "tl", "nn"]  # self-contained; the others need data or a trained model
 PUBLIC = [(m, n) for m in MODULES for n in getattr(si, m).__all__]
 RUNNABLE = [(m, n) for m, n in PUBLIC if m in RUN and n != "GeneSets"]  # GeneSets: an alias
 

@@ -17,12 +17,12 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-_SUBMODULES = ("data", "datasets", "genesets", "model", "nn", "pl", "tl")
+_SUBMODULES = ("data", "datasets", "errors", "genesets", "model", "nn", "pl", "tl")
 
 __all__ = ["__version__", *_SUBMODULES]
 
 if TYPE_CHECKING:
-    from . import data, datasets, genesets, model, nn, pl, tl  # noqa: F401
+    from . import data, datasets, errors, genesets, model, nn, pl, tl  # noqa: F401
 
 
 def __getattr__(name: str):

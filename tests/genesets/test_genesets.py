@@ -36,7 +36,7 @@ def test_hallmark_coverage_on_pancreas(hallmark, pancreas_full):
 
 def test_reactome_mask_on_pancreas(gmt_dir, pancreas_full):
     mask = si.genesets.build_mask(pancreas_full.var_names, gmt_dir / REACTOME, min_genes=12)
-    report = mask.attrs["coverage"]
+    report = pd.DataFrame(mask.attrs["coverage"])
     assert len(report) == 1615
     assert report["n_genes_in_set"].sum() == 89476
     assert report["n_genes_found"].sum() == 81357
@@ -47,6 +47,16 @@ def test_reactome_mask_on_pancreas(gmt_dir, pancreas_full):
         pancreas_full.var_names, gmt_dir / REACTOME, min_genes=12, max_genes=100
     )
     assert capped.sum(axis=0).max() <= 100 and capped.shape[1] < mask.shape[1]
+
+
+def test_masks_of_two_collections_concatenate(gmt_dir, pancreas_full):
+    hallmark = si.genesets.build_mask(pancreas_full.var_names, gmt_dir / HALLMARK, min_genes=12)
+    reactome = si.genesets.build_mask(pancreas_full.var_names, gmt_dir / REACTOME, min_genes=12)
+    both = pd.concat([hallmark, reactome], axis=1)  # failed while attrs held DataFrames
+    assert both.shape == (20125, hallmark.shape[1] + reactome.shape[1])
+    assert both.attrs == {}  # pandas keeps attrs only when all inputs share them
+    again = pd.concat([hallmark, hallmark.copy()], axis=1)
+    assert again.attrs["coverage"] == hallmark.attrs["coverage"]
 
 
 def test_dict_dataframe_and_case_insensitive_inputs_agree(hallmark, pancreas_full):

@@ -20,6 +20,8 @@ from anndata import AnnData
 from scipy import sparse
 from scvi import REGISTRY_KEYS
 
+from scvi_interpret.errors import ArgumentTypeError
+
 OBS_KEY_SUFFIXES = ("_key", "_keys")
 
 
@@ -34,7 +36,9 @@ def obs_columns(setup_kwargs: Mapping) -> list[str]:
         elif isinstance(value, Sequence):
             columns += [str(v) for v in value]
         else:
-            raise TypeError(f"{name}={value!r}: give a column name or a list of column names.")
+            raise ArgumentTypeError(
+                f"{name}={value!r}: give a column name or a list of column names."
+            )
     return list(dict.fromkeys(columns))
 
 

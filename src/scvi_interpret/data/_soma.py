@@ -10,6 +10,14 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch import LightningDataModule
 
+from scvi_interpret.errors import (
+    ArgumentTypeError,
+    CellIndexError,
+    FeatureMismatchError,
+    InvalidArgumentError,
+    InvalidDataError,
+    UnknownNameError,
+)
 from scvi_interpret.model.base._cells import counts_fields
 from scvi_interpret.model.base._count_statistics import CountStatistics
 
@@ -131,7 +139,9 @@ class SomaDataModule(LightningDataModule):
             model_cls = type(reference)
             setup_kwargs = _named_setup_args(model_cls, reference.registry)
         elif model_cls is None:
-            raise TypeError("Give the model class (model_cls=si.model.LinearVI, …) or reference=.")
+            raise ArgumentTypeError(
+                "Give the model class (model_cls=si.model.LinearVI, …) or reference=."
+            )
         self.model_cls = model_cls
         self.batch_size, self.train_size, self.seed = batch_size, train_size, seed
         self.shuffle_chunk_size, self.io_batch_size = shuffle_chunk_size, io_batch_size
@@ -144,7 +154,7 @@ class SomaDataModule(LightningDataModule):
         obs = _read_obs(experiment, obs_columns(setup_kwargs), obs_filter, reference, use_labels)
         self.obs_joinids = obs.pop("soma_joinid").to_numpy()
         if len(self.obs_joinids) == 0:
-            raise ValueError(
+            raise InvalidDataError(
                 f"No cells in the experiment match obs_filter={obs_filter!r}; check the filter."
             )
         features, var_joinids = {}, {}
@@ -213,7 +223,7 @@ class SomaDataModule(LightningDataModule):
         Series of length ``len(positions)``, in the order of ``positions``.
         """
         if name not in self.experiment.obs.schema.names:
-            raise KeyError(
+            raise UnknownNameError(
                 f"{name!r} is not an obs column of the store; it has "
                 f"{[n for n in self.experiment.obs.schema.names if n != 'soma_joinid']}."
             )
@@ -282,7 +292,7 @@ class SomaDataModule(LightningDataModule):
         """
         positions = np.arange(self.n_obs) if indices is None else np.asarray(indices)
         if len(positions) and (positions.min() < 0 or positions.max() >= self.n_obs):
-            raise IndexError(f"indices must lie in [0, {self.n_obs}).")
+            raise CellIndexError(f"indices must lie in [0, {self.n_obs}).")
         return EpochDataLoader(self._cells(positions, False, True, batch_size))
 
     def _scan(self, measurements: Mapping) -> dict:
@@ -302,7 +312,7 @@ class SomaDataModule(LightningDataModule):
             statistics[reader.registry_key] = stats.summary()
         n_empty = int((totals <= 0).sum())
         if n_empty:
-            raise ValueError(
+            raise InvalidDataError(
                 f"{n_empty} cell(s) of the experiment have no counts (in any measurement). "
                 "Leave them out with obs_filter=… or remove them from the store."
             )
@@ -314,9 +324,9 @@ def _check_sizes(batch_size, train_size, io_batch_size, shuffle_chunk_size) -> N
     for name, value in {"batch_size": batch_size, "io_batch_size": io_batch_size,
                         "shuffle_chunk_size": shuffle_chunk_size}.items():  # fmt: skip
         if not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+            raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}.")
     if not 0 < train_size <= 1:
-        raise ValueError(f"train_size must lie in (0, 1], got {train_size!r}.")
+        raise InvalidArgumentError(f"train_size must lie in (0, 1], got {train_size!r}.")
 
 
 def _named_setup_args(model_cls, registry: dict) -> dict:
@@ -332,26 +342,28 @@ def _measurements(model_cls, measurement, setup_kwargs) -> dict:
     if modalities is not None:
         return {key: key for key in dict(modalities).values()}
     if measurement is None:
-        raise ValueError(f"{model_cls.__name__} reads one measurement: pass measurement='RNA'.")
+        raise InvalidArgumentError(
+            f"{model_cls.__name__} reads one measurement: pass measurement='RNA'."
+        )
     return {None: measurement}
 
 
 def _check_measurement(experiment, ms: str, layer: str, feature_column: str) -> None:
     available = list(experiment.ms.keys())
     if ms not in available:
-        raise KeyError(
+        raise UnknownNameError(
             f"Measurement {ms!r} is not in the SOMA experiment (it has {available}). Name the "
             "measurement that holds the counts."
         )
     layers = list(experiment.ms[ms].X.keys())
     if layer not in layers:
-        raise KeyError(
+        raise UnknownNameError(
             f"X layer {layer!r} is not in measurement {ms!r} (it has {layers}). Pass the "
             "layer with raw counts: layer=…"
         )
     columns = experiment.ms[ms].var.schema.names
     if feature_column not in columns:
-        raise KeyError(
+        raise UnknownNameError(
             f"feature_column={feature_column!r} is not a column of measurement {ms!r}'s var "
             f"(it has {columns}). Pass the column with the feature names."
         )
@@ -364,7 +376,7 @@ def _read_obs(experiment, columns: list[str], obs_filter, reference, use_labels)
     skipped = [c for c in columns if c == labels_key and (not use_labels or c not in available)]
     missing = [c for c in columns if c not in available and c not in skipped]
     if missing:
-        raise KeyError(
+        raise UnknownNameError(
             f"obs column(s) {missing} named by the setup arguments are not in the SOMA "
             f"experiment's obs (it has {[c for c in available if c != 'soma_joinid']}). Fix the "
             "argument, or add the column with tiledbsoma.io.update_obs."
@@ -388,7 +400,7 @@ def _check_known_labels(labels: pd.Series, reference, labels_key: str) -> None:
     known = set(np.asarray(state["categorical_mapping"]).astype(str))
     unknown = sorted(set(labels.astype(str).unique()) - known)
     if unknown:
-        raise ValueError(
+        raise InvalidDataError(
             f"obs[{labels_key!r}] has labels the reference model does not know: "
             f"{unknown[:5]}. Pass use_labels=False to read these cells as unlabelled (their "
             "labels are then predicted), or leave the cells out with obs_filter=…."
@@ -401,7 +413,7 @@ def _read_features(experiment, ms: str, feature_column: str) -> tuple[np.ndarray
     names = var[feature_column].astype(str).to_numpy()
     duplicated = pd.Index(names)[pd.Index(names).duplicated()].unique()
     if len(duplicated):
-        raise ValueError(
+        raise InvalidDataError(
             f"Feature names of measurement {ms!r} are not unique (e.g. {duplicated[:3].tolist()})"
             "; choose a feature_column with unique names."
         )
@@ -413,7 +425,7 @@ def _counts_field(registry: dict, mod_key: str | None) -> tuple[str, pd.Index]:
     for key, field_mod_key, names in counts_fields(registry):
         if field_mod_key == mod_key:
             return key, names
-    raise KeyError(f"The registry has no counts field for {mod_key or 'X'!r}.")
+    raise UnknownNameError(f"The registry has no counts field for {mod_key or 'X'!r}.")
 
 
 def _in_reference_order(names, joinids, reference, key, ms) -> tuple[np.ndarray, np.ndarray]:
@@ -423,7 +435,7 @@ def _in_reference_order(names, joinids, reference, key, ms) -> tuple[np.ndarray,
         return names, joinids
     missing, extra = wanted.difference(have), have.difference(wanted)
     if len(missing) or len(extra):
-        raise ValueError(
+        raise FeatureMismatchError(
             f"The features of measurement {ms!r} differ from the model's: {len(missing)} of "
             f"the model's are missing (e.g. {missing[:3].tolist()}), {len(extra)} are not the "
             f"model's (e.g. {extra[:3].tolist()}). Write a store with the model's features "

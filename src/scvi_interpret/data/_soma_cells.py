@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from scvi_interpret.errors import InvalidDataError
 from scvi_interpret.model.base._count_statistics import check_count_values
 
 
@@ -130,7 +131,7 @@ class SomaCells(IterableDataset):
                     totals += x.sum(axis=1)
                 tensors[reader.registry_key] = torch.from_numpy(x).float()
             if self.check_values and (totals <= 0).any():
-                raise ValueError(
+                raise InvalidDataError(
                     f"{int((totals <= 0).sum())} cell(s) read from the SOMA experiment have no "
                     f"counts (soma_joinid {joinids[totals <= 0][:3].tolist()}…). Leave them out "
                     "with obs_filter=… or remove them from the store."

@@ -10,6 +10,8 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from scvi_interpret.errors import ArgumentTypeError, InvalidDataError
+
 
 def write_soma(
     data: AnnData | md.MuData,
@@ -61,7 +63,7 @@ def write_soma(
         modalities = dict(data.mod)
         for key, modality in modalities.items():
             if not modality.obs_names.equals(data.obs_names):
-                raise ValueError(
+                raise InvalidDataError(
                     f"Modality {key!r} does not have the MuData's cells in its order; align "
                     "them first (MultimodalClassifier.align_mudata)."
                 )
@@ -69,7 +71,9 @@ def write_soma(
     elif isinstance(data, AnnData):
         modalities, obs = {"X": data}, data.obs
     else:
-        raise TypeError(f"write_soma takes an AnnData or a MuData, not {type(data).__name__}.")
+        raise ArgumentTypeError(
+            f"write_soma takes an AnnData or a MuData, not {type(data).__name__}."
+        )
     names = {key: (measurements or {}).get(key, "RNA" if key == "X" else key)
              for key in modalities}  # fmt: skip
     obs = obs if obs_columns is None else obs[list(obs_columns)]

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from scvi_interpret.errors import ScviInterpretError
+
 DATA_ENV_VAR = "SCVI_INTERPRET_DATA"
 
 
-class DataFileMissingError(FileNotFoundError):
+class DataFileMissingError(ScviInterpretError, FileNotFoundError):
     """A data file is not in any of the folders searched.
 
     Examples
@@ -22,7 +24,7 @@ class DataFileMissingError(FileNotFoundError):
     """
 
 
-class DataFileMismatchError(ValueError):
+class DataFileMismatchError(ScviInterpretError, ValueError):
     """A data file exists but is not the expected one (checksum or shape differ).
 
     Examples

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from scvi_interpret.errors import InvalidArgumentError, InvalidDataError
+
 from ._read import GeneSets, as_gene_sets
 
 
@@ -14,7 +16,7 @@ def _unique_index(var_names: Sequence[str] | pd.Index) -> pd.Index:
     index = pd.Index(var_names).astype(str)
     if index.has_duplicates:
         dupes = index[index.duplicated()].unique()[:5].tolist()
-        raise ValueError(
+        raise InvalidDataError(
             f"var_names hold duplicates (e.g. {dupes}); a mask row would be ambiguous. "
             "Call `adata.var_names_make_unique()` first."
         )
@@ -101,6 +103,11 @@ def _coverage_table(sets: dict[str, list[str]], matched: dict[str, np.ndarray]) 
     )
 
 
+def _plain(value):
+    """A numpy scalar as its Python value (``attrs`` must compare with ``==``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def build_mask(
     var_names: Sequence[str] | pd.Index,
     gene_sets: GeneSets,
@@ -127,7 +134,9 @@ def build_mask(
     -------
     DataFrame of shape (n_genes, n_programs), dtype bool, index ``var_names``, columns the
     programs kept, in input order. The coverage of every program, kept or not, is in
-    ``mask.attrs["coverage"]`` (see :func:`coverage`).
+    ``mask.attrs["coverage"]`` as a dict of columns (``pd.DataFrame(mask.attrs["coverage"])``
+    is the table of :func:`coverage` with a ``kept`` column); plain values, so that masks can
+    be concatenated (``pd.concat([mask_a, mask_b], axis=1)``) and saved.
 
     Raises
     ------
@@ -146,27 +155,27 @@ def build_mask(
     MS4A1         0       1
     CD79A         0       1
     LYZ           0       0
-    >>> mask.attrs["coverage"]["kept"].to_dict()
+    >>> mask.attrs["coverage"]["kept"]
     {'T_CELL': True, 'B_CELL': True, 'TINY': False}
 
     With a GMT file: ``si.genesets.build_mask(adata.var_names, "h.all.v7.5.1.symbols.gmt")``.
     """
     if min_genes < 1:
-        raise ValueError(f"min_genes must be at least 1, got {min_genes}.")
+        raise InvalidArgumentError(f"min_genes must be at least 1, got {min_genes}.")
     if max_genes is not None and max_genes < min_genes:
-        raise ValueError(f"max_genes ({max_genes}) is below min_genes ({min_genes}).")
+        raise InvalidArgumentError(f"max_genes ({max_genes}) is below min_genes ({min_genes}).")
     index = _unique_index(var_names)
     sets = as_gene_sets(gene_sets)
     matched = _match(index, sets, case_sensitive)
     report = _coverage_table(sets, matched)
     if report["n_genes_found"].sum() == 0:
-        raise ValueError(_no_overlap_message(index, sets))
+        raise InvalidDataError(_no_overlap_message(index, sets))
     upper = np.inf if max_genes is None else max_genes
     report["kept"] = report["n_genes_found"].between(min_genes, upper)
     kept = report.index[report["kept"]]
     if len(kept) == 0:
         largest = int(report["n_genes_found"].max())
-        raise ValueError(
+        raise InvalidArgumentError(
             f"No program has between {min_genes} and {max_genes or 'any number of'} genes in "
             f"var_names (the largest has {largest}). Lower `min_genes` or use more genes."
         )
@@ -174,5 +183,8 @@ def build_mask(
     for column, name in enumerate(kept):
         values[matched[name], column] = True
     mask = pd.DataFrame(values, index=index, columns=pd.Index(kept, name="program"))
-    mask.attrs["coverage"] = report
+    mask.attrs["coverage"] = {
+        column: {str(name): _plain(value) for name, value in values.items()}
+        for column, values in report.items()
+    }
     return mask

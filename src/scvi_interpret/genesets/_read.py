@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from scvi_interpret.errors import ArgumentTypeError, InvalidDataError
+
 GeneSets = Mapping[str, Iterable[str]] | pd.DataFrame | str | os.PathLike
 """Anything :func:`as_gene_sets` accepts: a dict, a long DataFrame or a GMT path."""
 
@@ -47,7 +49,7 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise ValueError(
+        raise InvalidDataError(
             f"{path} is not a UTF-8 text GMT file (nor gzip-compressed); pass the .gmt or "
             ".gmt.gz file from MSigDB."
         ) from error
@@ -57,18 +59,18 @@ def read_gmt(path: str | os.PathLike) -> dict[str, list[str]]:
         fields = line.rstrip("\n\r").split("\t")
         name, genes = fields[0].strip(), [g.strip() for g in fields[2:] if g.strip()]
         if len(fields) < 3 or not genes:
-            raise ValueError(
+            raise InvalidDataError(
                 f"{path}, line {line_number}: a GMT line needs a name, a description and at "
                 f"least one gene, separated by tabs; found {len(fields)} field(s)."
             )
         if name in gene_sets:
-            raise ValueError(
+            raise InvalidDataError(
                 f"{path}, line {line_number}: program {name!r} occurs twice. Rename or merge "
                 "the duplicate lines."
             )
         gene_sets[name] = list(dict.fromkeys(genes))
     if not gene_sets:
-        raise ValueError(f"{path} holds no gene set.")
+        raise InvalidDataError(f"{path} holds no gene set.")
     return gene_sets
 
 
@@ -76,7 +78,7 @@ def _from_long_frame(frame: pd.DataFrame) -> dict[str, list[str]]:
     columns = [c for c in ("program", "geneset", "gene_set", "term", "source") if c in frame]
     genes = [c for c in ("gene", "genesymbol", "gene_symbol", "target", "symbol") if c in frame]
     if not columns or not genes:
-        raise ValueError(
+        raise InvalidDataError(
             "A long-format gene-set DataFrame needs one column naming the program "
             "('program', 'geneset', 'gene_set', 'term' or 'source') and one naming the gene "
             f"('gene', 'genesymbol', 'gene_symbol', 'target' or 'symbol'); got {list(frame)}."
@@ -116,13 +118,13 @@ def as_gene_sets(gene_sets: GeneSets) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         for name, genes in gene_sets.items():
             if isinstance(genes, str):
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"Gene set {name!r} is a single string; give a list of genes, "
                     f"for example [{genes!r}]."
                 )
             out[str(name)] = list(dict.fromkeys(str(g) for g in genes))
         return out
-    raise TypeError(
+    raise ArgumentTypeError(
         f"Gene sets must be a dict, a long-format DataFrame or a GMT path; got "
         f"{type(gene_sets).__name__}."
     )

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from scvi_interpret.errors import InvalidArgumentError
+
 from ._freeze import train_only_beyond
 
 
@@ -63,7 +65,7 @@ class CovariateOffsets(nn.Module):
         Tensor of shape (n_cells, n_output), or ``0.0`` when there is no covariate.
         """
         if len(categorical) != len(self.categorical):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Expected {len(self.categorical)} categorical covariate(s), "
                 f"got {len(categorical)}."
             )

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from scvi_interpret.errors import InvalidArgumentError
+
 from ._covariate_offsets import CovariateOffsets
 from ._masked_linear import MaskedLinear
 
@@ -63,7 +65,7 @@ class LinearDecoder(nn.Module):
             self.factor_loadings = nn.Linear(n_latent, n_output, bias=False)
         else:
             if tuple(program_mask.shape) != (n_output, n_latent):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"program_mask has shape {tuple(program_mask.shape)}, expected "
                     f"{(n_output, n_latent)} (genes × latent nodes)."
                 )

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from scvi_interpret.errors import UnknownNameError
+
 from ._figure import finish
 
 
@@ -44,7 +46,7 @@ def feature_importance(
 
     rows = importance[importance["target"] == target]
     if rows.empty:
-        raise KeyError(
+        raise UnknownNameError(
             f"Target {target!r} is not in the table; it has, e.g., "
             f"{importance['target'].unique()[:5].tolist()}."
         )

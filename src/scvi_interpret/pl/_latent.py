@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from scvi_interpret.errors import UnknownNameError
+
 from ._figure import finish
 from ._loadings import _heatmap, draw_heatmap
 
@@ -45,7 +47,9 @@ def traversal_heatmap(
     rows = traversal[(traversal["modality"] == modality)]
     order = list(dict.fromkeys(rows["dimension"]))
     if dimension not in order:
-        raise KeyError(f"Dimension {dimension!r} was not traversed; traversed: {order[:5]}.")
+        raise UnknownNameError(
+            f"Dimension {dimension!r} was not traversed; traversed: {order[:5]}."
+        )
     rows = rows[rows["dimension"] == dimension]
     top = rows.nsmallest(n_top, "rank")["feature"].tolist()
     features = list(rows.sort_index()["feature"])

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from scvi_interpret.errors import InvalidArgumentError
+
 from ._archetype_solver import convex_weights, fit_archetypes
 
 PROJECTION_BATCH = 65_536
@@ -128,11 +130,19 @@ def archetypal_analysis(
     """
     latent = np.asarray(latent, dtype=np.float64)
     if latent.ndim != 2 or not np.isfinite(latent).all():
-        raise ValueError("latent must be a finite 2-d array (cells × latent dimensions).")
+        raise InvalidArgumentError(
+            "latent must be a finite 2-d array (cells × latent dimensions)."
+        )
     if n_archetypes is not None and not 2 <= n_archetypes <= len(latent):
-        raise ValueError(f"n_archetypes must be between 2 and {len(latent)}, got {n_archetypes}.")
+        raise InvalidArgumentError(
+            f"n_archetypes must be between 2 and {len(latent)}, got {n_archetypes}."
+        )
+    if n_archetypes is None and max_archetypes < 2:
+        raise InvalidArgumentError(
+            f"max_archetypes must be at least 2 (one archetype is the mean), got {max_archetypes}."
+        )
     if coreset_size < 2:
-        raise ValueError(f"coreset_size must be at least 2, got {coreset_size}.")
+        raise InvalidArgumentError(f"coreset_size must be at least 2, got {coreset_size}.")
     if len(latent) > coreset_size:
         picks, sample_weights = coreset(latent, coreset_size, seed)
     else:

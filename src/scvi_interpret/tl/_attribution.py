@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scvi_interpret.errors import InvalidArgumentError
+
 from ._attribution_sums import AttributionSums
 
 # points × targets × features held at once while computing gradients (about 256 MB in float32)
@@ -114,7 +116,9 @@ class FeatureAttribution:
         n_targets, n_features = self.mean_shap.shape
         modalities = [modality] * n_features if isinstance(modality, str) else list(modality)
         if len(modalities) != n_features:
-            raise ValueError(f"{len(modalities)} modality names for {n_features} features.")
+            raise InvalidArgumentError(
+                f"{len(modalities)} modality names for {n_features} features."
+            )
         frame = pd.DataFrame(
             {
                 "target": np.repeat(self.targets, n_features),
@@ -151,7 +155,9 @@ class FeatureAttribution:
         (``shap.plots.beeswarm``, ``shap.plots.bar``, …).
         """
         if self.values is None:
-            raise ValueError("Per-cell values were not kept; compute with keep_values=True.")
+            raise InvalidArgumentError(
+                "Per-cell values were not kept; compute with keep_values=True."
+            )
         import shap
 
         if self.cell_targets is not None:  # one target per cell: a single-output explanation
@@ -201,12 +207,12 @@ def stratified_background(
     (10, ['B', 'T'])
     """
     if size > n_cells:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"n_background={size} is larger than the {n_cells} cells available; "
             "choose at most that many."
         )
     if size < 1:
-        raise ValueError(f"n_background must be at least 1, got {size}.")
+        raise InvalidArgumentError(f"n_background must be at least 1, got {size}.")
     rng = np.random.default_rng(seed)
     if labels is None:
         return np.sort(rng.choice(n_cells, size=size, replace=False))
@@ -323,7 +329,9 @@ def expected_gradients(
     device = background.device
     n_targets, n_features = len(targets), len(features)
     if background.shape[1] != n_features:
-        raise ValueError(f"background has {background.shape[1]} features, expected {n_features}.")
+        raise InvalidArgumentError(
+            f"background has {background.shape[1]} features, expected {n_features}."
+        )
     if isinstance(inputs, torch.Tensor):
         inputs = _batched(inputs, batch_size)
     if sums is None:
@@ -341,7 +349,7 @@ def expected_gradients(
             output, base = output.gather(1, chosen[:, None]), base.gather(1, chosen[:, None])
         sums.add(phi, output, base, chosen, x)
     if sums.n_cells == 0:
-        raise ValueError("No cells to explain.")
+        raise InvalidArgumentError("No cells to explain.")
     return attribution_from_sums(sums, targets, features)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from scvi_interpret.errors import InvalidArgumentError
+
 # relative additivity errors are binned on a log10 grid to stream their median
 _LOG_ERROR_EDGES = np.linspace(-12.0, 6.0, 1801)
 
@@ -157,7 +159,7 @@ class AttributionSums:
     def bootstrap_ranks(self) -> np.ndarray:
         """Rank (1 = most important) of each feature in each replicate, (B, targets, features)."""
         if not self.n_bootstrap:
-            raise ValueError("No bootstrap replicates were accumulated (n_bootstrap=0).")
+            raise InvalidArgumentError("No bootstrap replicates were accumulated (n_bootstrap=0).")
         means = self.boot_abs_sums / self.boot_counts.clamp(min=1)[:, :, None].float()
         order = torch.argsort(means, dim=-1, descending=True)
         ranks = torch.empty_like(order)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def fit_temperature(logits: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor) -> float:
     """Temperature that minimises the negative log-likelihood of held-out labels.
@@ -36,7 +38,9 @@ def fit_temperature(logits: np.ndarray | torch.Tensor, labels: np.ndarray | torc
     logits = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if len(logits) == 0:
-        raise ValueError("Temperature scaling needs at least one labelled held-out cell.")
+        raise InvalidArgumentError(
+            "Temperature scaling needs at least one labelled held-out cell."
+        )
     log_temperature = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.LBFGS([log_temperature], lr=0.1, max_iter=200,
                                   line_search_fn="strong_wolfe")  # fmt: skip
@@ -82,7 +86,7 @@ def expected_calibration_error(
     probabilities = np.asarray(probabilities, dtype=float)
     labels = np.asarray(labels)
     if len(probabilities) == 0:
-        raise ValueError("No cells to score.")
+        raise InvalidArgumentError("No cells to score.")
     confidence = probabilities.max(1)
     correct = probabilities.argmax(1) == labels
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from scvi_interpret.errors import ArgumentTypeError, InvalidArgumentError
+
 
 def stratified_order(strata: Sequence, seed: int = 0) -> np.ndarray:
     """A random order of the cells in which every prefix is a proportional stratified sample.
@@ -87,13 +89,17 @@ def check_sample_size(n_cells, n_available: int, name: str = "n_cells") -> int |
     if isinstance(n_cells, str):
         if n_cells in ("auto", "all"):
             return n_cells
-        raise ValueError(f'{name} must be "auto", "all" or a number of cells, not {n_cells!r}.')
+        raise InvalidArgumentError(
+            f'{name} must be "auto", "all" or a number of cells, not {n_cells!r}.'
+        )
     if isinstance(n_cells, bool) or not isinstance(n_cells, int | np.integer):
-        raise TypeError(f'{name} must be "auto", "all" or a whole number, not {n_cells!r}.')
+        raise ArgumentTypeError(
+            f'{name} must be "auto", "all" or a whole number, not {n_cells!r}.'
+        )
     if n_cells < 1:
-        raise ValueError(f"{name}={n_cells}: at least one cell is needed.")
+        raise InvalidArgumentError(f"{name}={n_cells}: at least one cell is needed.")
     if n_cells > n_available:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{name}={n_cells} is more than the {n_available} cells there are; pass at most "
             f'{n_available}, or {name}="all" for every cell.'
         )

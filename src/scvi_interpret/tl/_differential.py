@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import log_ndtr, ndtr
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def posterior_fdr_calls(proba: np.ndarray, fdr_target: float) -> np.ndarray:
     """Largest set whose posterior expected false discovery rate stays below ``fdr_target``.
@@ -165,7 +167,7 @@ def differential_activity(
     """
     means, variances = np.asarray(means, dtype=float), np.asarray(variances, dtype=float)
     if len(groups) != len(means) or means.shape != variances.shape:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"groups ({len(groups)}), means {means.shape} and variances {variances.shape} "
             "must describe the same cells."
         )
@@ -210,12 +212,12 @@ def differential_activity_from_moments(
         tested = list(group1)
     unknown = [g for g in [*tested, *([group2] if group2 is not None else [])] if g not in present]
     if unknown:
-        raise ValueError(f"Groups {unknown} do not occur; the groups are {present}.")
+        raise InvalidArgumentError(f"Groups {unknown} do not occur; the groups are {present}.")
     frames = []
     for label in tested:
         others = [group2] if group2 is not None else [g for g in present if g != label]
         if not others or moments.pooled(others)[0] == 0:
-            raise ValueError(f"No cells to compare group {label!r} against.")
+            raise InvalidArgumentError(f"No cells to compare group {label!r} against.")
         first, second = moments.pooled([label]), moments.pooled(others)
         mu, sd = _standardised_difference(first, second)
         sd = np.maximum(sd, 1e-12)

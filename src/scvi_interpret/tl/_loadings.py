@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def top_features(loadings: pd.DataFrame, n_top: int = 10) -> pd.DataFrame:
     """The features with the largest positive and negative loading of each factor.
@@ -32,7 +34,7 @@ def top_features(loadings: pd.DataFrame, n_top: int = 10) -> pd.DataFrame:
     1  factor_0  negative     LYZ     -1.0     1
     """
     if n_top < 1:
-        raise ValueError(f"n_top must be at least 1, got {n_top}.")
+        raise InvalidArgumentError(f"n_top must be at least 1, got {n_top}.")
     rows = []
     for factor in loadings.columns:
         column = loadings[factor]
@@ -82,7 +84,9 @@ def group_means(
             list(names) if names is not None else [f"factor_{i}" for i in range(frame.shape[1])]
         )
     if len(groups) != len(frame):
-        raise ValueError(f"groups has {len(groups)} entries but values has {len(frame)} rows.")
+        raise InvalidArgumentError(
+            f"groups has {len(groups)} entries but values has {len(frame)} rows."
+        )
     if standardize:
         frame = (frame - frame.mean()) / frame.std(ddof=0).replace(0, 1)
     frame.index = pd.RangeIndex(len(frame))

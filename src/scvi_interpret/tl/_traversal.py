@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def latent_traversal(
     decode: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
@@ -74,10 +76,10 @@ def latent_traversal(
     True
     """
     if n_steps < 2:
-        raise ValueError(f"n_steps must be at least 2, got {n_steps}.")
+        raise InvalidArgumentError(f"n_steps must be at least 2, got {n_steps}.")
     low, high = span
     if not 0 <= low < high <= 1:
-        raise ValueError(f"span must be two quantiles 0 <= low < high <= 1, got {span}.")
+        raise InvalidArgumentError(f"span must be two quantiles 0 <= low < high <= 1, got {span}.")
     directions = np.ones(latent.shape[1]) if directions is None else np.asarray(directions)
     center = np.median(latent, axis=0)
     steps: dict[str, list[np.ndarray]] = {m: [] for m in feature_names}

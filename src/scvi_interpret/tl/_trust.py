@@ -10,6 +10,8 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def deletion_curve(
     fn: Callable[..., torch.Tensor],
@@ -116,7 +118,7 @@ def rank_agreement(tables: Sequence[pd.DataFrame], n_top: int = 20) -> pd.DataFr
     0      B      rna       1.0          1.0
     """
     if len(tables) < 2:
-        raise ValueError("rank_agreement needs at least two importance tables.")
+        raise InvalidArgumentError("rank_agreement needs at least two importance tables.")
     keyed = [t.set_index(["target", "modality", "feature"])["mean_abs_shap"] for t in tables]
     rows = []
     for (target, modality), _ in tables[0].groupby(["target", "modality"], sort=False):

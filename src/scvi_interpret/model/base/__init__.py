@@ -3,6 +3,13 @@
 from ._init_values import gene_log_frequencies, registered_statistics
 from ._interpretability import InterpretabilityMixin
 from ._persistence import CheckedPersistenceMixin
+from ._setup import (
+    check_continuous_covariates,
+    check_has_cells,
+    check_is_anndata,
+    check_key_lists,
+    unchanged_on_failure,
+)
 from ._training_plan import (
     TrainingPlan,
     check_max_epochs,
@@ -26,7 +33,11 @@ __all__ = [
     "InterpretabilityMixin",
     "LatentExplorationMixin",
     "TrainingPlan",
+    "check_continuous_covariates",
     "check_counts",
+    "check_has_cells",
+    "check_is_anndata",
+    "check_key_lists",
     "check_max_epochs",
     "check_no_empty_cells",
     "check_obs_keys",
@@ -36,4 +47,5 @@ __all__ = [
     "keep_query_registry",
     "query_plan_kwargs",
     "registered_statistics",
+    "unchanged_on_failure",
 ]

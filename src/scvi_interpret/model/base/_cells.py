@@ -9,7 +9,42 @@ import pandas as pd
 import torch
 from scvi import REGISTRY_KEYS
 
+from scvi_interpret.errors import (
+    ArgumentTypeError,
+    FeatureMismatchError,
+    InvalidArgumentError,
+    InvalidDataError,
+    UnknownNameError,
+)
+
+from ._setup import check_continuous_covariates, check_has_cells
+from ._validation import check_counts, get_matrix
+
 COUNTS_PREFIX = "X"
+
+
+def as_positions(indices) -> np.ndarray:
+    """``indices`` as an array of positions (or a boolean mask); raise for cell names.
+
+    Raises
+    ------
+    ArgumentTypeError
+        ``indices`` holds names (strings) or other non-integer values.
+    """
+    array = np.asarray(indices)
+    if array.dtype == bool or np.issubdtype(array.dtype, np.integer):
+        return array
+    if array.size == 0:
+        return array.astype(np.int64)
+    if array.dtype.kind in "OUS":
+        raise ArgumentTypeError(
+            f"indices holds names (e.g. {array.ravel()[:2].tolist()}); it takes positions "
+            "(0 … n_cells − 1) or a boolean mask. From names: "
+            "`indices = np.flatnonzero(adata.obs_names.isin(names))`."
+        )
+    raise ArgumentTypeError(
+        f"indices must be whole-number positions or a boolean mask, not {array.dtype} values."
+    )
 
 
 class Cells:
@@ -65,7 +100,7 @@ class Cells:
         """One ``obs`` column for every cell (of the AnnData/MuData, or read from the store)."""
         if self.adata is not None:
             if name not in self.adata.obs:
-                raise KeyError(f"{name!r} is not a column of adata.obs.")
+                raise UnknownNameError(f"{name!r} is not a column of adata.obs.")
             return self.adata.obs[name].reset_index(drop=True)
         return self.datamodule.obs_column(name)
 
@@ -91,7 +126,7 @@ def check_datamodule(model, datamodule) -> None:
     categorical field of the data module's registry with the model's.
     """
     if not hasattr(datamodule, "inference_dataloader") or not hasattr(datamodule, "registry"):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"datamodule must be a data module with a registry and inference_dataloader() (e.g. "
             f"si.data.SomaDataModule), not {type(datamodule).__name__}."
         )
@@ -100,7 +135,7 @@ def check_datamodule(model, datamodule) -> None:
     for key, _, wanted in counts_fields(model.registry_):
         have = theirs.get(key, pd.Index([]))
         if not have.equals(wanted):
-            raise ValueError(
+            raise FeatureMismatchError(
                 f"The data module's features ({key}) are not the model's "
                 f"({len(wanted.difference(have))} missing, {len(have.difference(wanted))} "
                 f"extra, or another order). {fix}"
@@ -113,7 +148,7 @@ def check_datamodule(model, datamodule) -> None:
             mapping = other.get(key, {}).get("state_registry", {}).get("categorical_mapping", [])
             have = list(np.asarray(mapping).astype(str))
             if have != wanted:
-                raise ValueError(
+                raise FeatureMismatchError(
                     f"The data module's categories of {key!r} are not the model's "
                     f"(model: {wanted[:5]}…, data module: {have[:5]}…). {fix}"
                 )
@@ -134,7 +169,7 @@ def check_features(registry: dict, adata, model_name: str) -> None:
         holder = adata if mod_key is None else adata.mod.get(mod_key)
         where = "adata" if mod_key is None else f"mdata.mod[{mod_key!r}]"
         if holder is None:
-            raise KeyError(f"{where} is missing: the model reads modality {mod_key!r}.")
+            raise UnknownNameError(f"{where} is missing: the model reads modality {mod_key!r}.")
         have = pd.Index(holder.var_names.astype(str))
         if have.equals(wanted):
             continue
@@ -150,10 +185,94 @@ def check_features(registry: dict, adata, model_name: str) -> None:
         else:
             detail = "the same features are in another order"
             fix = f"Reorder them: `{where.split('[')[0]} = …[:, model_feature_names].copy()`"
-        raise ValueError(
+        raise FeatureMismatchError(
             f"The features of {where} differ from those the model was trained on: {detail}. "
             f"{fix}; the model reads features by position."
         )
+
+
+def check_new_data(registry: dict, data) -> None:
+    """Run the setup checks on data given to a trained model (``adata=``, ``mdata=``, load).
+
+    scvi-tools registers such data from the saved registry, without the model's
+    ``setup_anndata``/``setup_mudata``; without this, log-normalised values, NaN or a MuData
+    whose modalities are not aligned would give silently wrong or unreadable results. Counts
+    are read in blocks of rows (memory does not grow with cells).
+
+    Parameters
+    ----------
+    registry
+        The model's registry (``model.registry_``).
+    data
+        AnnData or MuData with the model's features (see :func:`check_features`).
+    """
+    check_has_cells(data, "mdata" if hasattr(data, "mod") else "adata")
+    for key, mod_key, _ in counts_fields(registry):
+        holder = data if mod_key is None else data.mod[mod_key]
+        where = "adata" if mod_key is None else f"mdata.mod[{mod_key!r}]"
+        if mod_key is not None and not holder.obs_names.equals(data.obs_names):
+            raise InvalidDataError(
+                f"The cells of {where} ({holder.n_obs}) are not the MuData's cells "
+                f"({data.n_obs}) in the same order. Align them first: "
+                "`mdata = MultimodalClassifier.align_mudata(mdata)`."
+            )
+        location = registry["field_registries"][key]["data_registry"]
+        layer = location.get("attr_key") if location.get("attr_name") == "layers" else None
+        check_counts(
+            get_matrix(holder, layer), f"{where}." + (f"layers[{layer!r}]" if layer else "X")
+        )
+    continuous = registry.get("setup_args", {}).get("continuous_covariate_keys")
+    check_continuous_covariates(data.obs, continuous)
+    check_known_categories(registry, data.obs)
+
+
+def _categorical_columns(registry: dict) -> Iterator[tuple[str, str, list[str], str | None]]:
+    """``(field, obs column, known categories, unlabelled category)`` of each categorical field."""
+    for key, field in registry["field_registries"].items():
+        state = field.get("state_registry", {})
+        if "categorical_mapping" in state and state.get("original_key"):
+            known = [str(c) for c in state["categorical_mapping"]]
+            yield key, state["original_key"], known, state.get("unlabeled_category")
+        for column, known in (state.get("mappings") or {}).items():
+            yield key, column, [str(c) for c in known], None
+
+
+def check_known_categories(registry: dict, obs: pd.DataFrame) -> None:
+    """Raise if a categorical ``obs`` column of new data has values the model never saw.
+
+    A trained model has one embedding per batch/covariate category; scvi-tools would fail
+    with "Category … not found in source registry". New batches are the job of reference
+    mapping (``load_query_data``); new labels can be read as unlabelled.
+    """
+    for key, column, known, unlabeled in _categorical_columns(registry):
+        if column not in obs:
+            if key == REGISTRY_KEYS.LABELS_KEY:
+                continue  # scvi-tools fills a missing labels column with the unlabelled one
+            raise UnknownNameError(
+                f"obs[{column!r}] ({key}) is missing; the model was trained with it. Add it "
+                f"(known values: {known[:5]})."
+            )
+        values = obs[column]
+        n_missing = int(values.isna().sum())
+        new = sorted(set(values.dropna().astype(str)) - set(known))
+        if not new and not n_missing:
+            continue
+        found = (
+            f"{len(new)} value(s) the model was not trained on (e.g. {new[:3]})"
+            if new
+            else (f"{n_missing} missing value(s)")
+        )
+        if key == REGISTRY_KEYS.LABELS_KEY and unlabeled is not None:
+            fix = f"set them to the unlabelled category {unlabeled!r}"
+        elif key == REGISTRY_KEYS.LABELS_KEY:
+            fix = f"keep only labels the model knows ({known[:5]}…)"
+        else:
+            model_name = registry.get("model_name", "Model")
+            fix = (
+                f"map these cells onto the model first: `query_model = {model_name}."
+                "load_query_data(data, model)` learns new batches/categories"
+            )
+        raise InvalidDataError(f"obs[{column!r}] ({key}) has {found}; {fix}.")
 
 
 class CellsMixin:
@@ -166,22 +285,23 @@ class CellsMixin:
         """
         if datamodule is not None:
             if adata is not None:
-                raise ValueError("Pass the cells as adata= or as datamodule=, not both.")
+                raise InvalidArgumentError("Pass the cells as adata= or as datamodule=, not both.")
             if key_added is not None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"key_added={key_added!r} writes to an AnnData; with datamodule= there is "
                     "none. Keep the returned result instead."
                 )
             check_datamodule(self, datamodule)
             return Cells(self, datamodule=datamodule)
         if adata is None and self.adata is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"This {type(self).__name__} has no AnnData (it was built from a registry, e.g. "
                 "trained from disk): pass the cells as datamodule=… (a data module built with "
                 "reference=model) or adata=…."
             )
         if adata is not None and adata is not self.adata:
             check_adata_features(self, adata)
+            check_new_data(self.registry_, adata)
         return Cells(self, adata=self._validate_anndata(adata))
 
     def get_latent_representation(
@@ -222,16 +342,18 @@ class CellsMixin:
         Array of shape (n_cells, n_latent) (a tuple of two with ``return_dist``).
         """
         if key_added is not None and indices is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "key_added writes one row per cell of adata; it cannot be combined with "
                 "indices. Subset the AnnData instead."
             )
         if kwargs.get("dataloader") is not None:  # scvi-tools' own argument: used as given
             if adata is not None or datamodule is not None or key_added is not None:
-                raise ValueError(
+                raise InvalidArgumentError(
                     "dataloader= cannot be combined with adata, datamodule or key_added."
                 )
             return super().get_latent_representation(give_mean=give_mean, **kwargs)
+        if indices is not None:
+            indices = as_positions(indices)
         cells = self._cells(adata, datamodule, key_added)
         if cells.adata is None:
             batches = cells.batches(indices, batch_size or 1024)

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from scvi_interpret.errors import InvalidDataError
+
 ROWS_PER_CHUNK = 4096
 # key of the count statistics a data module stores in a registry (per counts field)
 STATISTICS_KEY = "scvi_interpret_statistics"
@@ -116,16 +118,17 @@ def check_count_values(values: np.ndarray, where: str) -> None:
     if values.size == 0:
         return
     if not np.all(np.isfinite(values)):
-        raise ValueError(
-            f"{where} contains NaN or infinite values. Remove or impute them before setup."
+        raise InvalidDataError(
+            f"{where} contains NaN or infinite values; a count likelihood needs raw counts. "
+            "Remove or impute them first."
         )
     if values.min() < 0:
-        raise ValueError(
+        raise InvalidDataError(
             f"{where} contains negative values (min {values.min():g}). A count likelihood "
             "needs raw counts: pass the layer with raw counts, not scaled or centred data."
         )
     if not np.array_equal(values, np.round(values)):
-        raise ValueError(
+        raise InvalidDataError(
             f"{where} contains non-integer values, but the model's likelihood (negative "
             "binomial / Poisson) needs raw integer counts. Pass the layer that holds raw "
             "counts (e.g. layer='counts'), not normalised or log-transformed data."

@@ -6,6 +6,8 @@ import warnings
 
 import torch
 
+from scvi_interpret.errors import ScviInterpretWarning
+
 from ._count_statistics import STATISTICS_KEY, count_statistics, log_frequencies_tensor
 
 
@@ -53,7 +55,7 @@ def registered_statistics(model, registry_key: str = "X") -> dict | None:
             "The registry has no count statistics (it does not come from "
             "si.data.SomaDataModule): the decoder starts from equal feature frequencies, "
             "which trains more slowly.",
-            UserWarning,
+            ScviInterpretWarning,
             stacklevel=3,
         )
         return None

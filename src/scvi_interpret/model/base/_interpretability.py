@@ -12,6 +12,7 @@ import torch
 from anndata import AnnData
 from scvi import REGISTRY_KEYS
 
+from scvi_interpret.errors import CellIndexError, InvalidArgumentError, UnknownNameError
 from scvi_interpret.tl import (
     AttributionSums,
     check_sample_size,
@@ -20,7 +21,8 @@ from scvi_interpret.tl import (
     stratified_background,
 )
 
-from ._cells import Cells, CellsMixin
+from ._cells import Cells, CellsMixin, as_positions
+from ._hyperparameters import check_hyperparameters
 from ._importance_sample import SamplePlan, bootstrap_replicates, plan_sample
 from ._names import resolve_names
 from ._traversal_archetypes import LatentExplorationMixin
@@ -110,7 +112,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
         """The plan of a single-modality model: its targets on its genes."""
         check_input_space(input_space)
         if output is not None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"output={output!r}: this model's targets have one output (the posterior "
                 "mean); leave output=None."
             )
@@ -333,6 +335,8 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
         :func:`scvi_interpret.tl.modality_share`). With ``return_explanation``, a tuple
         ``(frame, explanations)``.
         """
+        check_hyperparameters("get_feature_importance", n_background=n_background,
+                              n_samples=n_samples, batch_size=batch_size)  # fmt: skip
         cells = self._cells(adata, datamodule, key_added)
         plan = self._attribution_plan(target, modalities, input_space, output)
         check_sampling(n_cells, max_cells, top_k, stability, indices, cells.n_obs)
@@ -394,15 +398,15 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
     def _resolve_indices(indices, n_obs: int) -> np.ndarray:
         if indices is None:
             return np.arange(n_obs)
-        indices = np.asarray(indices)
+        indices = as_positions(indices)
         if indices.dtype == bool:
             if len(indices) != n_obs:
-                raise IndexError(f"A boolean mask over cells needs length {n_obs}.")
+                raise CellIndexError(f"A boolean mask over cells needs length {n_obs}.")
             return np.flatnonzero(indices)
         if len(indices) == 0:
-            raise ValueError("indices is empty: no cell to explain.")
+            raise InvalidArgumentError("indices is empty: no cell to explain.")
         if indices.min() < -n_obs or indices.max() >= n_obs:
-            raise IndexError(
+            raise CellIndexError(
                 f"indices must lie in [0, {n_obs}); got values from {indices.min()} to "
                 f"{indices.max()}."
             )
@@ -419,24 +423,30 @@ def check_sampling(n_cells, max_cells, top_k, stability, indices, n_obs: int) ->
     """Raise for sampling settings that cannot be met, naming the fix."""
     if indices is not None:
         if n_cells != "auto":
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"indices= chooses the cells to explain and n_cells={n_cells!r} samples them: "
                 "pass one of the two."
             )
         return
     check_sample_size(n_cells, n_obs)
     if isinstance(max_cells, bool) or not isinstance(max_cells, int | np.integer) or max_cells < 1:
-        raise ValueError(f"max_cells must be a positive whole number, not {max_cells!r}.")
+        raise InvalidArgumentError(
+            f"max_cells must be a positive whole number, not {max_cells!r}."
+        )
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1:
-        raise ValueError(f"top_k must be a positive whole number, not {top_k!r}.")
+        raise InvalidArgumentError(f"top_k must be a positive whole number, not {top_k!r}.")
     if not 0 < stability <= 1:
-        raise ValueError(f"stability is a share of the top features: in (0, 1], not {stability}.")
+        raise InvalidArgumentError(
+            f"stability is a share of the top features: in (0, 1], not {stability}."
+        )
 
 
 def check_input_space(input_space: str) -> None:
     """Raise unless ``input_space`` is one of :data:`INPUT_SPACES`."""
     if input_space not in INPUT_SPACES:
-        raise ValueError(f"input_space must be one of {INPUT_SPACES}, not {input_space!r}.")
+        raise InvalidArgumentError(
+            f"input_space must be one of {INPUT_SPACES}, not {input_space!r}."
+        )
 
 
 def check_modalities(modalities: str | Sequence[str] | None, available: list[str]) -> list[str]:
@@ -446,7 +456,7 @@ def check_modalities(modalities: str | Sequence[str] | None, available: list[str
     asked = [modalities] if isinstance(modalities, str) else list(modalities)
     unknown = [m for m in asked if m not in available]
     if unknown or not asked:
-        raise KeyError(
+        raise UnknownNameError(
             f"modalities {unknown or asked} are not modalities of this model; it reads "
             f"{available}."
         )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from scvi_interpret.errors import ModelFileError
+
 CHECKSUM_SUFFIX = ".sha256"
 MODEL_FILE = "model.pt"
 
@@ -41,17 +43,21 @@ class CheckedPersistenceMixin:
 
         Raises
         ------
-        ValueError
-            If the model file differs from the one saved (checksum), ``adata``'s features
-            differ from the model's (names or order, per modality), or a loaded weight is
+        ModelFileError
+            If the model file differs from the one saved (checksum) or a loaded weight is
             not finite.
+        FeatureMismatchError
+            If ``adata``'s features differ from the model's (names or order, per modality).
+        InvalidDataError
+            If ``adata`` does not hold counts (e.g. log-normalised), or its modalities are
+            not aligned.
         """
-        from ._cells import check_features
+        from ._cells import check_features, check_new_data
 
         model_file = Path(dir_path) / f"{prefix or ''}{MODEL_FILE}"
         checksum = Path(f"{model_file}{CHECKSUM_SUFFIX}")
         if checksum.exists() and file_digest(model_file) != checksum.read_text().strip():
-            raise ValueError(
+            raise ModelFileError(
                 f"{model_file} is not the file that was saved (its checksum differs from "
                 f"{checksum.name}): it was changed or corrupted. Load a good copy, or save the "
                 "model again."
@@ -66,10 +72,11 @@ class CheckedPersistenceMixin:
                 and not torch.isfinite(value).all()
             ]
             if broken:
-                raise ValueError(
+                raise ModelFileError(
                     f"The saved weights {broken[:3]} hold NaN or infinite values: the model file "
                     "is corrupted, or training diverged before it was saved."
                 )
             if adata is not None and adata is not False:
                 check_features(saved["attr_dict"]["registry_"], adata, cls.__name__)
+                check_new_data(saved["attr_dict"]["registry_"], adata)
         return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)

@@ -6,6 +6,8 @@ import torch
 from scvi.module.base import LossOutput
 from scvi.train import TrainingPlan as ScviTrainingPlan
 
+from scvi_interpret.errors import InvalidArgumentError
+
 
 def query_plan_kwargs(module, plan_kwargs: dict | None) -> dict:
     """Training-plan arguments, with weight decay 0 by default after query surgery.
@@ -28,7 +30,7 @@ def check_max_epochs(max_epochs) -> None:
     if max_epochs is None:
         return
     if isinstance(max_epochs, bool) or not float(max_epochs).is_integer() or max_epochs < 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"max_epochs must be a positive whole number (or None for the default), got "
             f"{max_epochs!r}."
         )

@@ -13,6 +13,7 @@ from scvi import REGISTRY_KEYS
 
 from scvi_interpret.tl import archetypal_analysis, check_sample_size, latent_traversal
 
+from ._hyperparameters import check_hyperparameters
 from ._importance_sample import run_pool
 from ._names import resolve_names
 
@@ -205,6 +206,10 @@ class LatentExplorationMixin:
         -------
         :class:`Archetypes`.
         """
+        if n_archetypes is None:
+            check_hyperparameters("get_archetypes", max_archetypes=max_archetypes)
+        else:  # at most the number of cells: checked on the latent
+            check_hyperparameters("get_archetypes", n_archetypes=n_archetypes)
         cells = self._cells(adata, datamodule, key_added)
         latent = self._latent_of(cells)
         fit = archetypal_analysis(latent, n_archetypes, max_archetypes, seed=seed,

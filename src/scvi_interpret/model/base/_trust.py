@@ -8,6 +8,7 @@ import torch
 from anndata import AnnData
 from scipy.stats import spearmanr
 
+from scvi_interpret.errors import ArgumentTypeError, InvalidArgumentError
 from scvi_interpret.tl import check_sample_size, deletion_curve
 
 from ._importance_sample import plan_sample
@@ -18,7 +19,7 @@ def at_most(n_cells: int | str, n_obs: int) -> int:
     if n_cells == "all":
         return n_obs
     if isinstance(n_cells, str):
-        raise ValueError(f'n_cells must be "all" or a number of cells, not {n_cells!r}.')
+        raise InvalidArgumentError(f'n_cells must be "all" or a number of cells, not {n_cells!r}.')
     if isinstance(n_cells, int | np.integer) and not isinstance(n_cells, bool) and n_cells > n_obs:
         return n_obs
     return check_sample_size(n_cells, n_obs)
@@ -81,7 +82,9 @@ class AttributionTrustMixin:
         """
         data = self._cells(adata, datamodule)
         if not isinstance(target, str):
-            raise TypeError(f"deletion_curve explains one target (a name), got {target!r}.")
+            raise ArgumentTypeError(
+                f"deletion_curve explains one target (a name), got {target!r}."
+            )
         plan = self._attribution_plan(target, modalities, input_space)
         if indices is None:
             size = at_most(n_cells, data.n_obs)

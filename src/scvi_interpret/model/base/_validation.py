@@ -9,6 +9,8 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
+from scvi_interpret.errors import FeatureMismatchError, InvalidDataError, UnknownNameError
+
 from ._count_statistics import check_count_values, iter_row_chunks
 
 
@@ -27,15 +29,19 @@ def check_obs_keys(adata: AnnData, keys: dict[str, str | Iterable[str] | None]) 
             continue
         for column in [columns] if isinstance(columns, str) else list(columns):
             if column not in adata.obs:
-                raise KeyError(
+                raise UnknownNameError(
                     f"{argument}={column!r} is not a column of adata.obs. "
                     f"Available columns: {list(adata.obs.columns)}."
                 )
+            if argument == "continuous_covariate_keys":
+                continue  # numbers: checked by check_continuous_covariates
             n_missing = int(adata.obs[column].isna().sum())
-            if argument != "labels_key" and n_missing:
-                raise ValueError(
+            if n_missing:
+                what = "the unlabelled category" if argument == "labels_key" else "a category"
+                raise InvalidDataError(
                     f"adata.obs[{column!r}] ({argument}) has {n_missing} missing values. "
-                    "Fill them (e.g. with 'unknown') before setup."
+                    f"Fill them with {what} before setup, e.g. `adata.obs[{column!r}] = "
+                    f"adata.obs[{column!r}].astype(object).fillna('Unknown')`."
                 )
 
 
@@ -43,10 +49,12 @@ def get_matrix(adata: AnnData, layer: str | None):
     """Return ``adata.layers[layer]`` (or ``.X``), raising a clear error if it is absent."""
     if layer is None:
         if adata.X is None:
-            raise ValueError("adata.X is empty. Pass the layer that holds the counts: layer=...")
+            raise InvalidDataError(
+                "adata.X is empty. Pass the layer that holds the counts: layer=..."
+            )
         return adata.X
     if layer not in adata.layers:
-        raise KeyError(
+        raise UnknownNameError(
             f"layer={layer!r} is not in adata.layers (available: {list(adata.layers)}). "
             "Pass an existing layer, or layer=None to use adata.X."
         )
@@ -82,7 +90,7 @@ def check_no_empty_cells(matrix, where: str) -> None:
     """
     n_empty = int((row_totals(matrix) <= 0).sum())
     if n_empty:
-        raise ValueError(
+        raise InvalidDataError(
             f"{n_empty} cell(s) have no counts in {where} (e.g. after selecting highly variable "
             "genes). Remove them first: `sc.pp.filter_cells(adata, min_counts=1)`."
         )
@@ -111,7 +119,7 @@ def check_same_features(query_names, reference_names, model_name: str) -> None:
         if len(missing) or len(extra)
         else "the same features are in another order"
     )
-    raise ValueError(
+    raise FeatureMismatchError(
         f"The query's features differ from the reference's: {detail}. Call "
         f"`query = {model_name}.prepare_query_anndata(query, reference_model)` first; it "
         "reorders the features and fills missing ones with zeros (in a new AnnData)."

@@ -26,11 +26,16 @@ from scvi.model.base import (
 from scvi.module._constants import MODULE_KEYS
 from scvi.utils import setup_anndata_dsp
 
+from scvi_interpret.errors import InvalidArgumentError
 from scvi_interpret.model.base import (
     CheckedPersistenceMixin,
     InterpretabilityMixin,
     TrainingPlan,
+    check_continuous_covariates,
     check_counts,
+    check_has_cells,
+    check_is_anndata,
+    check_key_lists,
     check_max_epochs,
     check_no_empty_cells,
     check_obs_keys,
@@ -39,8 +44,14 @@ from scvi_interpret.model.base import (
     keep_query_registry,
     query_plan_kwargs,
     registered_statistics,
+    unchanged_on_failure,
 )
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._training_guard import (
+    check_enough_cells,
+    check_plan_kwargs,
+    train_keeping_interrupts,
+)
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
 
@@ -220,6 +231,12 @@ class LinearVI(
         """
         # first, before other locals exist: scvi-tools records every local as a setup argument
         setup_method_args = cls._get_setup_method_args(**locals())
+        check_is_anndata(adata, cls.__name__)
+        check_key_lists(
+            categorical_covariate_keys=categorical_covariate_keys,
+            continuous_covariate_keys=continuous_covariate_keys,
+        )
+        check_has_cells(adata)
         matrix = get_matrix(adata, layer)
         keys = {
             "batch_key": batch_key,
@@ -229,6 +246,7 @@ class LinearVI(
         if not kwargs.get("allow_missing_labels", False):
             keys["labels_key"] = labels_key
         check_obs_keys(adata, keys)
+        check_continuous_covariates(adata.obs, continuous_covariate_keys)
         where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
         check_counts(matrix, where)
         check_no_empty_cells(matrix, where)
@@ -240,7 +258,8 @@ class LinearVI(
             NumericalJointObsField(REGISTRY_KEYS.CONT_COVS_KEY, continuous_covariate_keys),
         ]
         adata_manager = AnnDataManager(fields=anndata_fields, setup_method_args=setup_method_args)
-        adata_manager.register_fields(adata, **kwargs)
+        with unchanged_on_failure(adata):
+            adata_manager.register_fields(adata, **kwargs)
         cls.register_manager(adata_manager)
 
     @torch.inference_mode()
@@ -274,7 +293,9 @@ class LinearVI(
         loadings = pd.DataFrame(weight, index=self.feature_names, columns=self.factor_names)
         if key_added is not None:
             if self.adata is None:
-                raise ValueError("key_added writes to adata.varm; this model has no AnnData.")
+                raise InvalidArgumentError(
+                    "key_added writes to adata.varm; this model has no AnnData."
+                )
             self.adata.varm[key_added] = loadings
         return loadings
 
@@ -304,8 +325,13 @@ class LinearVI(
             (``accelerator``, ``devices``, ``early_stopping``, ``train_size``…).
         """
         check_max_epochs(max_epochs)
+        check_plan_kwargs(plan_kwargs, self._training_plan_cls, self.module)
+        if self.adata is not None and kwargs.get("datamodule") is None:
+            check_enough_cells(self.adata.n_obs, kwargs.get("train_size"))
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
-        return super().train(
+        return train_keeping_interrupts(
+            self,
+            super().train,
             max_epochs=max_epochs,
             batch_size=batch_size,
             plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),

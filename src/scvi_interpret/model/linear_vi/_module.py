@@ -14,6 +14,7 @@ from scvi.nn import Encoder
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
+from scvi_interpret.errors import InvalidArgumentError
 from scvi_interpret.nn import LinearDecoder, nb_log_prob, train_only_beyond
 
 GeneLikelihood = Literal["nb", "zinb", "poisson"]
@@ -89,11 +90,13 @@ class LinearVAE(BaseModuleClass):
     ):
         super().__init__()
         if gene_likelihood not in ("nb", "zinb", "poisson"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"gene_likelihood must be 'nb', 'zinb' or 'poisson', not {gene_likelihood!r}."
             )
         if dispersion not in ("gene", "gene-batch"):
-            raise ValueError(f"dispersion must be 'gene' or 'gene-batch', not {dispersion!r}.")
+            raise InvalidArgumentError(
+                f"dispersion must be 'gene' or 'gene-batch', not {dispersion!r}."
+            )
         self.n_input, self.n_latent = n_input, n_latent
         self.gene_likelihood, self.dispersion = gene_likelihood, dispersion
         self.encode_covariates = encode_covariates

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from scvi import REGISTRY_KEYS
 
+from scvi_interpret.errors import InvalidArgumentError, UnknownNameError
 from scvi_interpret.model.base import InterpretabilityMixin
 from scvi_interpret.model.base._importance_sample import run_pool
 from scvi_interpret.model.base._interpretability import (
@@ -14,6 +15,7 @@ from scvi_interpret.model.base._interpretability import (
     check_input_space,
     check_modalities,
 )
+from scvi_interpret.model.base._names import as_name_list
 from scvi_interpret.model.base._validation import row_totals
 
 from ._module import modality_key
@@ -53,7 +55,7 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         available = list(self.modalities)
         if target is None:
             return None, list(range(len(classes))), check_modalities(modalities, available)
-        wanted = [target] if isinstance(target, str) else list(target)
+        wanted = as_name_list(target, classes, "target")
         if all(name in classes for name in wanted):
             positions = [classes.index(name) for name in wanted]
             return None, positions, check_modalities(modalities, available)
@@ -61,21 +63,25 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         decoded_modalities = {m for m, _ in decoded}
         if len(decoded) != len(wanted) or len(decoded_modalities) != 1:
             unknown = [n for n in wanted if n not in classes and ":" not in n]
-            raise KeyError(
+            raise UnknownNameError(
                 f"Unknown target(s) {unknown or wanted}: give class names (e.g. "
                 f"{classes[:3]}) or decoded features of one modality as '<modality>:<feature>' "
                 f"(e.g. '{available[-1]}:{self._features(available[-1])[0]}'), not both."
             )
         (modality,) = decoded_modalities
         if modality not in available:
-            raise KeyError(f"Target modality {modality!r} is not one of the model's {available}.")
+            raise UnknownNameError(
+                f"Target modality {modality!r} is not one of the model's {available}."
+            )
         features = self._features(modality)
         missing = [f for _, f in decoded if f not in features]
         if missing:
-            raise KeyError(f"Features {missing} are not features of modality {modality!r}.")
+            raise UnknownNameError(
+                f"Features {missing} are not features of modality {modality!r}."
+            )
         others = [m for m in available if m != modality]
         if not others:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "A decoded feature is explained by the other modalities; this model has one."
             )
         attributed = check_modalities(modalities, others) if modalities is not None else others
@@ -196,14 +202,16 @@ CLASS_OUTPUTS = ("log_odds", "probability")
 def _check_output(output: str | None, decoded: str | None) -> str | None:
     if decoded is not None:
         if output not in (None, "log1p_expression"):
-            raise ValueError(
+            raise InvalidArgumentError(
                 "A decoded feature is explained as its log1p expression per 10,000 counts; "
                 f"output={output!r} applies to class targets only."
             )
         return "log1p_expression"
     output = "log_odds" if output is None else output
     if output not in CLASS_OUTPUTS:
-        raise ValueError(f"output must be one of {CLASS_OUTPUTS} for classes, not {output!r}.")
+        raise InvalidArgumentError(
+            f"output must be one of {CLASS_OUTPUTS} for classes, not {output!r}."
+        )
     return output
 
 

@@ -22,6 +22,13 @@ from scvi.data.fields import (
 from scvi.model.base import ArchesMixin, BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.model.base._archesmixin import _get_loaded_data
 
+from scvi_interpret.errors import (
+    FeatureMismatchError,
+    InvalidArgumentError,
+    InvalidDataError,
+    ScviInterpretWarning,
+    UnknownNameError,
+)
 from scvi_interpret.model.base import (
     CheckedPersistenceMixin,
     TrainingPlan,
@@ -29,13 +36,19 @@ from scvi_interpret.model.base import (
     keep_query_registry,
     query_plan_kwargs,
     registered_statistics,
+    unchanged_on_failure,
 )
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._training_guard import (
+    check_enough_cells,
+    check_plan_kwargs,
+    train_keeping_interrupts,
+)
 from scvi_interpret.tl import expected_calibration_error, fit_temperature
 
 from ._attribution import MultimodalInterpretabilityMixin
 from ._module import Likelihood, MultimodalVAE, modality_key
-from ._mudata import align_mudata, check_mudata, pad_query
+from ._mudata import align_mudata, check_classes, check_mudata, pad_query
 
 logger = logging.getLogger(__name__)
 # a query missing more than this share of a modality's features gets a warning
@@ -117,11 +130,12 @@ class MultimodalClassifier(
             classification_ratio=classification_ratio,
         )  # fmt: skip
         super().__init__(mdata, registry)
+        check_classes(self.class_names, self.unlabeled_category)
         modalities = self.modalities
         likelihoods = dict(likelihoods or {})
         unknown = set(likelihoods) - set(modalities)
         if unknown:
-            raise KeyError(
+            raise UnknownNameError(
                 f"likelihoods names {sorted(unknown)}, not modalities of the model "
                 f"({list(modalities)})."
             )
@@ -201,6 +215,9 @@ class MultimodalClassifier(
         if "source_registry" not in kwargs:
             obs_keys["labels_key"] = labels_key
         check_mudata(mdata, modalities, layers, obs_keys)
+        if "source_registry" not in kwargs:
+            labels = mdata.obs[labels_key].dropna().astype(str)
+            check_classes(sorted(set(labels) - {unlabeled_category}), unlabeled_category)
         fields = [
             MuDataLayerField(
                 modality_key(name),
@@ -218,7 +235,8 @@ class MultimodalClassifier(
             ),
         ]
         manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
-        manager.register_fields(mdata, **kwargs)
+        with unchanged_on_failure(mdata):
+            manager.register_fields(mdata, **kwargs)
         cls.register_manager(manager)
 
     @classmethod
@@ -308,14 +326,18 @@ class MultimodalClassifier(
         if datamodule is not None:
             train_size = getattr(datamodule, "train_size", train_size)
         if calibrate and train_size >= 1.0 and not self.module.is_query:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "Calibration needs held-out labelled cells: keep train_size < 1 (default 0.9) "
                 "or pass calibrate=False."
             )
+        check_plan_kwargs(plan_kwargs, self._training_plan_cls, self.module)
         if datamodule is None:
+            check_enough_cells(self.adata.n_obs, train_size)
             kwargs = self._same_split(kwargs)
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
-        result = super().train(
+        result = train_keeping_interrupts(
+            self,
+            super().train,
             max_epochs=max_epochs,
             batch_size=batch_size,
             train_size=None if datamodule is not None else train_size,
@@ -385,7 +407,7 @@ class MultimodalClassifier(
         cells = np.arange(data.n_obs) if indices is None else np.asarray(indices)
         cells = cells[codes[cells] < len(self.class_names)]
         if len(cells) == 0:
-            raise ValueError(
+            raise InvalidDataError(
                 "No labelled cells to calibrate on: every chosen cell has the unlabelled "
                 f"category {self.unlabeled_category!r}."
             )
@@ -455,9 +477,13 @@ class MultimodalClassifier(
         cells × classes whose rows sum to 1.
         """
         if unknown_threshold is not None and not 0 <= unknown_threshold <= 1:
-            raise ValueError(f"unknown_threshold must lie in [0, 1], got {unknown_threshold}.")
+            raise InvalidArgumentError(
+                f"unknown_threshold must lie in [0, 1], got {unknown_threshold}."
+            )
         if key_added is not None and indices is not None:
-            raise ValueError("key_added writes one value per cell; it cannot go with indices.")
+            raise InvalidArgumentError(
+                "key_added writes one value per cell; it cannot go with indices."
+            )
         data = self._cells(adata, datamodule, key_added)
         adata = data.adata
         cells = self._resolve_indices(indices, data.n_obs)
@@ -523,14 +549,14 @@ class MultimodalClassifier(
         setup_args = attr_dict["registry_"]["setup_args"]
         keys = list(setup_args["modalities"].values())
         if not set(keys) & set(mdata.mod):
-            raise ValueError(
+            raise FeatureMismatchError(
                 f"The query has none of the reference's modalities {keys} "
                 f"(it has {list(mdata.mod)})."
             )
         reference = {key: pd.Index(var_names[key]) for key in keys}
         for key in set(keys) & set(mdata.mod):
             if not reference[key].isin(mdata.mod[key].var_names).any():
-                raise ValueError(
+                raise FeatureMismatchError(
                     f"The query's modality {key!r} shares none of the reference's "
                     f"{len(reference[key])} features (reference e.g. "
                     f"{reference[key][:3].tolist()}, query e.g. "
@@ -548,7 +574,7 @@ class MultimodalClassifier(
                     f"{n_missing} of the reference's {len(reference[key])} features of {key!r} "
                     f"({share:.0%}) are missing in the query and are read as zero counts; the "
                     "query's cells are then encoded from the rest only. Check the feature names.",
-                    UserWarning,
+                    ScviInterpretWarning,
                     stacklevel=2,
                 )
             elif n_missing:
@@ -585,13 +611,13 @@ class MultimodalClassifier(
             for key in attr_dict["registry_"]["setup_args"]["modalities"].values():
                 names = var_names[key]
                 if key not in adata.mod or not adata.mod[key].var_names.equals(pd.Index(names)):
-                    raise ValueError(
+                    raise FeatureMismatchError(
                         f"The query's modality {key!r} is missing or has other features than "
                         "the reference's. Call `query = MultimodalClassifier."
                         "prepare_query_mudata(query, reference_model)` first."
                     )
                 if not adata.mod[key].obs_names.equals(adata.obs_names):
-                    raise ValueError(
+                    raise InvalidDataError(
                         f"The cells of the query's modality {key!r} are not the MuData's cells; "
                         "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
                     )

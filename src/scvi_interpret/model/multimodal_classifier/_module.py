@@ -15,6 +15,7 @@ from scvi.nn import DecoderSCVI, Encoder
 from torch import nn
 from torch.distributions import Normal, kl_divergence
 
+from scvi_interpret.errors import InvalidArgumentError
 from scvi_interpret.nn import drop_modalities, nb_log_prob, product_of_experts
 
 Likelihood = Literal["nb", "poisson"]
@@ -92,7 +93,7 @@ class MultimodalVAE(BaseModuleClass):
         super().__init__()
         for name, likelihood in likelihoods.items():
             if likelihood not in ("nb", "poisson"):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"likelihood of {name!r} must be 'nb' or 'poisson', not {likelihood!r}."
                 )
         self.modalities = list(n_features)

@@ -10,7 +10,13 @@ import pandas as pd
 from anndata import AnnData
 from scipy import sparse
 
-from scvi_interpret.model.base import check_counts, check_obs_keys, get_matrix
+from scvi_interpret.errors import (
+    ArgumentTypeError,
+    InvalidArgumentError,
+    InvalidDataError,
+    UnknownNameError,
+)
+from scvi_interpret.model.base import check_counts, check_has_cells, check_obs_keys, get_matrix
 from scvi_interpret.model.base._validation import row_totals
 
 
@@ -38,23 +44,28 @@ def check_mudata(
         Setup argument name -> column of ``mdata.obs``.
     """
     if not isinstance(mdata, md.MuData):
-        raise TypeError(
+        raise ArgumentTypeError(
             f"setup_mudata needs a MuData, got {type(mdata).__name__}. Wrap AnnData objects "
             "with `mudata.MuData({'rna': adata_rna, 'prot': adata_protein})`."
         )
+    check_has_cells(mdata, "mdata")
     if not modalities:
-        raise ValueError("modalities is empty: name at least one, e.g. modalities={'rna': 'rna'}.")
+        raise InvalidArgumentError(
+            "modalities is empty: name at least one, e.g. modalities={'rna': 'rna'}."
+        )
     unknown = set(layers) - set(modalities)
     if unknown:
-        raise KeyError(f"layers names modalities {sorted(unknown)} that are not in modalities.")
+        raise UnknownNameError(
+            f"layers names modalities {sorted(unknown)} that are not in modalities."
+        )
     for name, key in modalities.items():
         if key not in mdata.mod:
-            raise KeyError(
+            raise UnknownNameError(
                 f"modalities[{name!r}]={key!r} is not a modality of the MuData "
                 f"(it has {list(mdata.mod)})."
             )
         if not mdata.mod[key].obs_names.equals(mdata.obs_names):
-            raise ValueError(
+            raise InvalidDataError(
                 f"The cells of modality {key!r} ({mdata.mod[key].n_obs}) are not the MuData's "
                 f"cells ({mdata.n_obs}) in the same order. Align them first: "
                 "`mdata = MultimodalClassifier.align_mudata(mdata)` gives every modality every "
@@ -70,9 +81,20 @@ def check_mudata(
         total += row_totals(matrix)
     n_empty = int((total <= 0).sum())
     if n_empty:
-        raise ValueError(
+        raise InvalidDataError(
             f"{n_empty} cell(s) have no counts in any modality. Remove them first, e.g. "
             "`mdata = mdata[total_counts > 0].copy()`."
+        )
+
+
+def check_classes(class_names: list[str], unlabeled_category: str) -> None:
+    """Raise unless the labels name at least two classes besides the unlabelled category."""
+    if len(class_names) < 2:
+        raise InvalidDataError(
+            f"The labels name {len(class_names)} class(es) {class_names} besides the unlabelled "
+            f"category {unlabeled_category!r}; a classifier needs at least two. Label some "
+            "cells of two or more types, or map an unlabelled query onto a trained reference "
+            "with `MultimodalClassifier.load_query_data`."
         )
 
 
@@ -143,7 +165,7 @@ def _reindex_cells(adata: AnnData, cells: pd.Index) -> AnnData:
         return adata.copy()
     unknown = adata.obs_names.difference(cells)
     if len(unknown):
-        raise ValueError(
+        raise InvalidDataError(
             f"{len(unknown)} cell(s) of a modality are not cells of the MuData "
             f"(e.g. {unknown[:3].tolist()}); call `mdata.update()` first."
         )

@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 from anndata import AnnData
 
+from scvi_interpret.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError
 from scvi_interpret.genesets import GeneSets
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
 from scvi_interpret.model.linear_vi import LinearVI
@@ -110,9 +111,11 @@ class ProgramVI(LinearVI):
         registry: dict | None = None,
     ):
         if gene_programs is None:
-            raise TypeError("ProgramVI needs gene_programs (a genes × programs mask, GMT, …).")
+            raise ArgumentTypeError(
+                "ProgramVI needs gene_programs (a genes × programs mask, GMT, …)."
+            )
         if mask_type not in ("hard", "soft"):
-            raise ValueError(f"mask_type must be 'hard' or 'soft', not {mask_type!r}.")
+            raise InvalidArgumentError(f"mask_type must be 'hard' or 'soft', not {mask_type!r}.")
         check_hyperparameters(
             "ProgramVI", min_genes=min_genes, n_unconstrained=n_unconstrained,
             soft_mask_l1=soft_mask_l1, group_lasso=group_lasso,
@@ -159,7 +162,7 @@ class ProgramVI(LinearVI):
     @classmethod
     def _validate_anndata_setup(cls, adata: AnnData) -> None:
         if cls._get_most_recent_anndata_manager(adata) is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "adata is not set up for ProgramVI. Call "
                 "`si.model.ProgramVI.setup_anndata(adata, layer=..., batch_key=...)` first."
             )
@@ -193,7 +196,7 @@ class ProgramVI(LinearVI):
         names = self.program_names
         if program not in names:
             close = [n for n in names if program.lower() in n.lower()][:5]
-            raise KeyError(
+            raise UnknownNameError(
                 f"{program!r} is not a program of this model. "
                 + (f"Did you mean one of {close}?" if close else "See `model.program_names`.")
             )
@@ -368,7 +371,9 @@ class ProgramVI(LinearVI):
         DataFrame of shape (n_cells, n_programs), higher = the program's genes are higher.
         """
         if key_added is not None and indices is not None:
-            raise ValueError("key_added cannot be combined with indices; subset the data.")
+            raise InvalidArgumentError(
+                "key_added cannot be combined with indices; subset the data."
+            )
         cells = self._cells(adata, datamodule, key_added)
         latent = self.get_latent_representation(
             adata, indices=indices, batch_size=batch_size, datamodule=datamodule
@@ -432,7 +437,7 @@ class ProgramVI(LinearVI):
         try:
             groups = cells.obs_column(groupby)
         except KeyError as error:
-            raise KeyError(f"groupby={groupby!r}: {error.args[0]}") from None
+            raise UnknownNameError(f"groupby={groupby!r}: {error.args[0]}") from None
         directions = self.program_directions().to_numpy()
         moments = GroupMoments()
         for start in range(0, cells.n_obs, DIFFERENTIAL_CHUNK):
@@ -482,7 +487,9 @@ class ProgramVI(LinearVI):
         A new :class:`ProgramVI` for the query, ready to :meth:`train`.
         """
         if new_n_unconstrained < 0:
-            raise ValueError(f"new_n_unconstrained must be >= 0, got {new_n_unconstrained}.")
+            raise InvalidArgumentError(
+                f"new_n_unconstrained must be >= 0, got {new_n_unconstrained}."
+            )
         model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         model.module.prox_nodes = torch.zeros(model.module.n_latent, dtype=torch.bool)
         if new_n_unconstrained:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from scvi_interpret.errors import FeatureMismatchError, InvalidArgumentError, InvalidDataError
 from scvi_interpret.genesets import GeneSets, build_mask
 
 UNCONSTRAINED_PREFIX = "unconstrained_"
@@ -53,13 +54,13 @@ def resolve_program_mask(
     if isinstance(gene_programs, str) and gene_programs in varm:
         stored = varm[gene_programs]
         if not isinstance(stored, pd.DataFrame):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"adata.varm[{gene_programs!r}] is an array without program names; store the "
                 "mask as a DataFrame (genes × programs) or pass it directly."
             )
         gene_programs = stored
     elif isinstance(gene_programs, str | os.PathLike) and not Path(gene_programs).is_file():
-        raise ValueError(
+        raise InvalidArgumentError(
             f"gene_programs={str(gene_programs)!r} is neither a key of adata.varm "
             f"({list(varm)}) nor an existing GMT file."
         )
@@ -75,12 +76,12 @@ def resolve_program_mask(
 
 def _check_genes(mask: pd.DataFrame, var_names: pd.Index) -> None:
     if mask.index.has_duplicates:
-        raise ValueError("The mask's index (genes) has duplicates; make it unique first.")
+        raise InvalidDataError("The mask's index (genes) has duplicates; make it unique first.")
     if set(mask.index) == set(var_names):
         return
     missing = var_names.difference(mask.index)
     extra = mask.index.difference(var_names)
-    raise ValueError(
+    raise FeatureMismatchError(
         f"The mask's genes do not match adata.var_names: {len(missing)} genes of the data are "
         f"not in the mask (e.g. {missing[:3].tolist()}), {len(extra)} mask genes are not in the "
         f"data (e.g. {extra[:3].tolist()}). Build the mask from the data's genes: "
@@ -91,23 +92,25 @@ def _check_genes(mask: pd.DataFrame, var_names: pd.Index) -> None:
 
 def _check_programs(mask: pd.DataFrame, min_genes: int) -> None:
     if mask.shape[1] == 0 or not mask.to_numpy().any():
-        raise ValueError("The gene-program mask is empty: no program has any gene of the data.")
+        raise InvalidDataError(
+            "The gene-program mask is empty: no program has any gene of the data."
+        )
     names = pd.Index(mask.columns).astype(str)
     if names.has_duplicates:
-        raise ValueError(
+        raise InvalidDataError(
             f"Program names are duplicated: {names[names.duplicated()].unique()[:5].tolist()}. "
             "Rename or merge them."
         )
     clashing = [n for n in names if n.startswith(UNCONSTRAINED_PREFIX)]
     if clashing:
-        raise ValueError(
+        raise InvalidDataError(
             f"Program names may not start with {UNCONSTRAINED_PREFIX!r} (reserved for the "
             f"unconstrained nodes): {clashing[:3]}."
         )
     sizes = mask.sum(axis=0)
     small = sizes[sizes < min_genes]
     if len(small):
-        raise ValueError(
+        raise InvalidArgumentError(
             f"{len(small)} program(s) have fewer than min_genes={min_genes} genes in the data, "
             f"e.g. {dict(small.head(3).astype(int))}. Drop them "
             f"(`mask.loc[:, mask.sum() >= {min_genes}]`) or lower `min_genes`."

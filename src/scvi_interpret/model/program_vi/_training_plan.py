@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scvi_interpret.errors import InvalidArgumentError
 from scvi_interpret.model.base import TrainingPlan
 from scvi_interpret.nn import StepSizes
 
@@ -47,7 +48,7 @@ class ProgramTrainingPlan(TrainingPlan):
     ):
         super().__init__(module, **kwargs)
         if not 0 <= penalty_warmup <= 1:
-            raise ValueError(f"penalty_warmup must be in [0, 1], got {penalty_warmup}.")
+            raise InvalidArgumentError(f"penalty_warmup must be in [0, 1], got {penalty_warmup}.")
         self.penalty_warmup = penalty_warmup
         self.soft_mask_l1 = soft_mask_l1
         self.group_lasso = group_lasso
