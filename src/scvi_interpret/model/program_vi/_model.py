@@ -13,6 +13,7 @@ from anndata import AnnData
 from scvi_interpret.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError
 from scvi_interpret.genesets import GeneSets
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._store import store_array
 from scvi_interpret.model.linear_vi import LinearVI
 from scvi_interpret.model.linear_vi._module import Dispersion, GeneLikelihood
 from scvi_interpret.tl import GroupMoments, differential_activity_from_moments
@@ -386,7 +387,7 @@ class ProgramVI(LinearVI):
         if active_only:
             activity = activity.loc[:, self.program_summary()["active"].to_numpy()]
         if key_added is not None:
-            cells.adata.obsm[key_added] = activity
+            store_array(cells.adata, "obsm", key_added, activity)
         return activity
 
     def differential_program_activity(
