@@ -8,10 +8,20 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from scvi_interpret.errors import UnknownNameError
 
 from ._figure import Save, finish, panels
+
+# direction of a feature -> bar colour and legend text
+COLOURS = {
+    "high": ("#c0392b", "high value → target up"),
+    "low": ("#2e6da4", "low value → target up"),
+    "none": ("#9e9e9e", "no clear direction"),
+    "mean_up": ("#c0392b", "mean SHAP > 0"),
+    "mean_down": ("#2e6da4", "mean SHAP < 0"),
+}
 
 
 def feature_importance(
@@ -25,8 +35,11 @@ def feature_importance(
 ) -> Figure | None:
     """Bar chart of the top features of one target, one panel per modality.
 
-    Bar length: mean absolute SHAP value; colour: the sign of the mean SHAP value (red: the
-    feature pushes the target up on average, blue: down).
+    Bar length: mean absolute SHAP value. Colour: the feature's direction (column
+    ``direction``): red when high values push the target up, blue when low values do (the
+    feature's absence marks the target), grey without a clear direction; the legend says so.
+    Tables without that column are coloured by the sign of the mean SHAP value. Panels keep
+    one modality order for every target (the table's, ``attrs["modalities"]``, else sorted).
 
     Parameters
     ----------
@@ -51,14 +64,22 @@ def feature_importance(
             f"Target {target!r} is not in the table; it has, e.g., "
             f"{importance['target'].unique()[:5].tolist()}."
         )
-    modalities = list(dict.fromkeys(rows["modality"]))
-    fig, axes, owned = panels(ax, len(modalities), (4.2 * len(modalities), 0.28 * n_top + 1.2))
+    present = set(rows["modality"])
+    order = importance.attrs.get("modalities") or sorted(set(importance["modality"]))
+    modalities = [m for m in order if m in present]
+    fig, axes, owned = panels(ax, len(modalities), (4.2 * len(modalities), 0.28 * n_top + 1.6))
     for panel, modality in zip(axes, modalities, strict=True):
         top = rows[rows["modality"] == modality].nsmallest(n_top, "rank").iloc[::-1]
-        colors = np.where(top["mean_shap"] >= 0, "#c0392b", "#2e6da4")
-        panel.barh(top["feature"], top["mean_abs_shap"], color=colors)
+        if "direction" in top:
+            kinds = top["direction"].to_numpy()
+        else:
+            kinds = np.where(top["mean_shap"] >= 0, "mean_up", "mean_down")
+        panel.barh(top["feature"], top["mean_abs_shap"], color=[COLOURS[k][0] for k in kinds])
         panel.set_xlabel("mean |SHAP value|")
         panel.set_title(f"{target} — {modality}")
+        shown = list(dict.fromkeys(kinds))
+        panel.legend(handles=[Patch(color=COLOURS[k][0], label=COLOURS[k][1]) for k in shown],
+                     fontsize="x-small", loc="lower right")  # fmt: skip
     if owned:
         fig.tight_layout()
     return finish(fig, show, save, return_fig, "feature_importance", owned)
