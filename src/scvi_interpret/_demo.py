@@ -208,12 +208,16 @@ def run_demo(
     report.figure(si.pl.modality_share(share, show=False, return_fig=True),
                   "Share of each class's attribution from RNA and from protein.")  # fmt: skip
     top = importance[importance["modality_rank"] <= 5]
-    pivot = top.assign(entry=top["feature"] + " (" + top["mean_shap"].map("{:+.2f}".format) + ")")
+    arrows = top["direction"].map({"high": "↑", "low": "↓", "none": "·"})
+    pivot = top.assign(entry=top["feature"] + " " + arrows + " ("
+                       + top["mean_shap"].map("{:+.2f}".format) + ")")  # fmt: skip
     report.table(
         pivot.pivot_table(
             index="target", columns=["modality", "modality_rank"], values="entry", aggfunc="first"
         ),
-        "Top five features per class and modality, with their mean SHAP value (log odds).",
+        "Top five features per class and modality, with their mean SHAP value (log odds). "
+        "↑: high values of the feature push toward the class; ↓: low values do (the "
+        "feature's absence marks the class); ·: no clear direction.",
     )
     for target in importance["target"].unique():
         fig = si.pl.feature_importance(importance, target, n_top=10, show=False, return_fig=True)

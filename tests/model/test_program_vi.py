@@ -177,3 +177,17 @@ def test_bad_programs_raise(planted):
     model = ProgramVI(adata, gene_programs=mask, min_genes=5)
     with pytest.raises(KeyError, match="Did you mean"):
         model.get_program_genes("PROG")
+
+
+def test_a_mask_from_build_mask_is_taken_as_built(pancreas_small, gmt_dir):
+    """Defaults agree: build_mask(min_genes=5) masks are not re-filtered by ProgramVI."""
+    ProgramVI.setup_anndata(pancreas_small, layer="counts")
+    mask = si.genesets.build_mask(pancreas_small.var_names, gmt_dir / "h.all.v7.5.1.symbols.gmt",
+                                  min_genes=5)  # fmt: skip
+    assert (mask.sum() < 12).any()  # programs the gene-set default (12) would drop
+    model = ProgramVI(pancreas_small, gene_programs=mask, n_hidden=16)
+    assert model.program_names[: mask.shape[1]] == list(mask.columns)
+    from_sets = ProgramVI(pancreas_small, gene_programs=gmt_dir / "h.all.v7.5.1.symbols.gmt",
+                          n_hidden=16)  # fmt: skip
+    sizes = from_sets.program_mask.sum()
+    assert (sizes >= 12).all() and len(sizes) < mask.shape[1]

@@ -157,3 +157,32 @@ def test_stratified_background_covers_every_label():
     with pytest.raises(ValueError, match="larger than the 100 cells"):
         stratified_background(labels, len(labels), 101)
     assert pd.Index(stratified_background(None, 50, 5)).is_unique
+
+
+def test_direction_says_whether_high_or_low_values_push_the_target_up():
+    """Planted: the target rises with feature a and falls with b; c does not matter."""
+    weights = torch.tensor([[2.0], [-1.0], [0.0]])
+    inputs = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    result = si.tl.expected_gradients(
+        lambda x: x @ weights, inputs, torch.zeros(20, 3), targets=["t"],
+        features=["a", "b", "c"], n_samples=8,
+    )  # fmt: skip
+    frame = result.to_frame("rna").set_index("feature")
+    assert frame.loc["a", "direction"] == "high" and frame.loc["b", "direction"] == "low"
+    assert frame.loc["c", "direction"] == "none"
+    np.testing.assert_allclose(frame.loc[["a", "b"], "value_shap_correlation"], [1.0, -1.0],
+                               atol=1e-6)  # fmt: skip
+    # one target per cell: each target's correlation is over its own cells only
+    two = torch.tensor([[1.0, -1.0], [0.0, 0.0], [0.0, 0.0]])
+    chosen = (inputs[:, 0] > 0).long()
+    per_cell = si.tl.expected_gradients(
+        lambda x: x @ two,
+        [(inputs, {"target": chosen})],
+        torch.zeros(20, 3),
+        targets=["up", "down"],
+        features=["a", "b", "c"],
+        n_samples=8,
+        target_key="target",
+    )
+    table = per_cell.to_frame("rna").query("feature == 'a'").set_index("target")
+    assert table.loc["up", "direction"] == "high" and table.loc["down", "direction"] == "low"

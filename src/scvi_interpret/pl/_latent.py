@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scvi_interpret.errors import UnknownNameError
 
-from ._figure import finish
+from ._figure import Save, finish, panels
 from ._loadings import _heatmap, draw_heatmap
 
 
@@ -20,8 +21,9 @@ def traversal_heatmap(
     dimension: str,
     modality: str = "rna",
     n_top: int = 15,
+    ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: Save = None,
     return_fig: bool = False,
 ) -> Figure | None:
     """Log2 change of the top features along one traversed dimension.
@@ -36,8 +38,9 @@ def traversal_heatmap(
         The modality to show.
     n_top
         Features (largest ``|log2_fold_change|``).
-    show, save, return_fig
-        As in scanpy.
+    ax, show, save, return_fig
+        As in scanpy: draw into the given axes, show the figure, save it (``True``, a
+        suffix, or a path), return it.
 
     Examples
     --------
@@ -59,16 +62,17 @@ def traversal_heatmap(
     matrix = pd.DataFrame(
         change[:, columns].T, index=top, columns=[f"step {i}" for i in range(len(change))]
     )
-    fig = _heatmap(matrix, f"Traversal of {dimension}", "log2 change from start")
-    return finish(fig, show, save, return_fig)
+    fig, owned = _heatmap(matrix, f"Traversal of {dimension}", "log2 change from start", ax)
+    return finish(fig, show, save, return_fig, "traversal_heatmap", owned)
 
 
 def archetypes(
     result,
     n_top: int = 5,
     modality: str = "rna",
+    ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: Save = None,
     return_fig: bool = False,
 ) -> Figure | None:
     """Archetypes: what defines each (top features) and which labels sit near each.
@@ -81,17 +85,16 @@ def archetypes(
         Features per archetype (largest positive log2 fold change vs the average cell).
     modality
         Modality of the features.
-    show, save, return_fig
-        As in scanpy.
+    ax, show, save, return_fig
+        As in scanpy: draw into the given axes, show the figure, save it (``True``, a
+        suffix, or a path), return it.
 
     Examples
     --------
     >>> arch = model.get_archetypes()
     >>> si.pl.archetypes(arch, n_top=5)  # top genes per archetype, mean weight per label
-    >>> si.pl.archetypes(arch, modality="protein", save="archetypes_protein.png")
+    >>> si.pl.archetypes(arch, modality="protein", save="_protein.png")  # archetypes_protein.png
     """
-    import matplotlib.pyplot as plt
-
     table = result.top_features[result.top_features["modality"] == modality]
     names = list(result.weights.columns)
     top = [
@@ -102,15 +105,14 @@ def archetypes(
     top = list(dict.fromkeys(top))
     pivot = table.pivot_table(index="feature", columns="archetype", values="log2_fold_change")
     matrix = pivot.reindex(index=top, columns=names).fillna(0.0)
-    panels = 2 if result.label_association is not None else 1
-    fig, axes = plt.subplots(
-        1, panels, figsize=(4 + 3.5 * panels, 0.25 * len(top) + 1.5), squeeze=False
-    )
-    draw_heatmap(axes[0, 0], matrix, "Top features vs average cell", "log2 fold change")
+    n_panels = 2 if result.label_association is not None else 1
+    fig, axes, owned = panels(ax, n_panels, (4 + 3.5 * n_panels, 0.25 * len(top) + 1.5))
+    draw_heatmap(axes[0], matrix, "Top features vs average cell", "log2 fold change")
     if result.label_association is not None:
         draw_heatmap(
-            axes[0, 1], result.label_association, "Mean weight per label", "weight",
+            axes[1], result.label_association, "Mean weight per label", "weight",
             cmap="viridis", limits=(0, 1),
         )  # fmt: skip
-    fig.tight_layout()
-    return finish(fig, show, save, return_fig)
+    if owned:
+        fig.tight_layout()
+    return finish(fig, show, save, return_fig, "archetypes", owned)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ._figure import finish
+from ._figure import Save, finish, panels
 
 
 def draw_heatmap(
@@ -28,23 +29,25 @@ def draw_heatmap(
     ax.figure.colorbar(image, ax=ax, label=cbar_label, shrink=0.6)
 
 
-def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str) -> Figure:
-    import matplotlib.pyplot as plt
-
+def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str, ax=None) -> tuple[Figure, bool]:
+    """One heatmap, into ``ax`` or a new figure sized to the matrix; ``(figure, owned)``."""
     # long column labels (program names) are drawn below the axes: make room for them
     label_height = 0.075 * max((len(str(c)) for c in matrix.columns), default=0)
     height = max(3.0, 0.22 * matrix.shape[0] + 1.2 + label_height)
     width = max(3.5, 0.45 * matrix.shape[1] + 2.0)
-    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    draw_heatmap(ax, matrix, title, cbar_label)
-    return fig
+    fig, (panel,), owned = panels(ax, 1, (width, height))
+    if owned:
+        fig.set_layout_engine("constrained")
+    draw_heatmap(panel, matrix, title, cbar_label)
+    return fig, owned
 
 
 def loadings_heatmap(
     loadings: pd.DataFrame,
     n_top: int = 3,
+    ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: Save = None,
     return_fig: bool = False,
 ) -> Figure | None:
     """Loadings of the top features of every factor.
@@ -55,8 +58,9 @@ def loadings_heatmap(
         Features × factors, e.g. from :meth:`~scvi_interpret.model.LinearVI.get_loadings`.
     n_top
         Features per factor with the largest positive loading.
-    show, save, return_fig
-        As in scanpy: show the figure, save it to a path, return it.
+    ax, show, save, return_fig
+        As in scanpy: draw into the given axes, show the figure, save it (``True``, a
+        suffix, or a path), return it.
 
     Returns
     -------
@@ -64,19 +68,20 @@ def loadings_heatmap(
 
     Examples
     --------
-    >>> si.pl.loadings_heatmap(model.get_loadings(), n_top=4, save="loadings.png")
+    >>> si.pl.loadings_heatmap(model.get_loadings(), n_top=4, save=True)  # into sc.settings.figdir
     """
     features = list(
         dict.fromkeys(f for c in loadings.columns for f in loadings[c].nlargest(n_top).index)
     )
-    fig = _heatmap(loadings.loc[features], "Top loadings per factor", "loading")
-    return finish(fig, show, save, return_fig)
+    fig, owned = _heatmap(loadings.loc[features], "Top loadings per factor", "loading", ax)
+    return finish(fig, show, save, return_fig, "loadings_heatmap", owned)
 
 
 def factor_heatmap(
     group_means: pd.DataFrame,
+    ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
-    save: str | os.PathLike | None = None,
+    save: Save = None,
     return_fig: bool = False,
 ) -> Figure | None:
     """Mean factor value per group (rows: groups, columns: factors).
@@ -85,8 +90,9 @@ def factor_heatmap(
     ----------
     group_means
         From :func:`scvi_interpret.tl.group_means`.
-    show, save, return_fig
-        As in scanpy: show the figure, save it to a path, return it.
+    ax, show, save, return_fig
+        As in scanpy: draw into the given axes, show the figure, save it (``True``, a
+        suffix, or a path), return it.
 
     Returns
     -------
@@ -97,5 +103,5 @@ def factor_heatmap(
     >>> latent = model.get_latent_representation()
     >>> si.pl.factor_heatmap(si.tl.group_means(latent, adata.obs["cell_type"]))
     """
-    fig = _heatmap(group_means, "Mean factor value per group", "mean (z-scored)")
-    return finish(fig, show, save, return_fig)
+    fig, owned = _heatmap(group_means, "Mean factor value per group", "mean (z-scored)", ax)
+    return finish(fig, show, save, return_fig, "factor_heatmap", owned)

@@ -17,6 +17,9 @@ from ._attribution_sums import AttributionSums
 _MAX_GRADIENT_ELEMENTS = 2**26
 
 
+DIRECTION_THRESHOLD = 0.1  # |value–SHAP correlation| below this: no clear direction
+
+
 @dataclass
 class FeatureAttribution:
     """SHAP values of targets (model outputs) on input features, aggregated over cells.
@@ -56,6 +59,10 @@ class FeatureAttribution:
     rank_ci_low, rank_ci_high
         With a bootstrap: the 95 % percentile interval of each feature's rank within its
         target over resamplings of the explained cells, shape (n_targets, n_features).
+    value_shap_correlation
+        Correlation over the explained cells of each feature's value with its SHAP value,
+        shape (n_targets, n_features): positive when high values push the target up,
+        negative when low values do (NaN: no variation).
 
     Examples
     --------
@@ -84,6 +91,7 @@ class FeatureAttribution:
     cell_targets: np.ndarray | None = None
     rank_ci_low: np.ndarray | None = None
     rank_ci_high: np.ndarray | None = None
+    value_shap_correlation: np.ndarray | None = None
 
     @property
     def explained_targets(self) -> np.ndarray:
@@ -110,8 +118,11 @@ class FeatureAttribution:
         largest mean absolute SHAP value within the target), ``modality_rank`` (the same
         within the target's features of one modality), ``n_cells`` (cells behind the
         target's means) and, with a bootstrap, ``rank_ci_low`` and ``rank_ci_high`` (95 %
-        interval of ``rank``), sorted by target then rank. With one target per cell, targets
-        no explained cell has get no rows.
+        interval of ``rank``), sorted by target then rank. With the explained inputs,
+        ``value_shap_correlation`` and ``direction``: ``"high"`` when high values of the
+        feature push the target up, ``"low"`` when low values do (the feature's absence
+        marks the target), ``"none"`` when the correlation is within ±0.1. With one target per
+        cell, targets no explained cell has get no rows.
         """
         n_targets, n_features = self.mean_shap.shape
         modalities = [modality] * n_features if isinstance(modality, str) else list(modality)
@@ -143,6 +154,13 @@ class FeatureAttribution:
         if self.rank_ci_low is not None:
             frame["rank_ci_low"] = self.rank_ci_low.ravel()
             frame["rank_ci_high"] = self.rank_ci_high.ravel()
+        if self.value_shap_correlation is not None:
+            correlation = self.value_shap_correlation.ravel()
+            frame["value_shap_correlation"] = correlation
+            frame["direction"] = np.select(
+                [correlation > DIRECTION_THRESHOLD, correlation < -DIRECTION_THRESHOLD],
+                ["high", "low"], default="none",
+            )  # fmt: skip
         frame = frame[frame["target"].isin(np.asarray(self.targets)[self.explained_targets])]
         order = {t: i for i, t in enumerate(self.targets)}
         frame["_order"] = frame["target"].map(order)
@@ -386,6 +404,7 @@ def attribution_from_sums(
         cell_targets=stacked["targets"],
         rank_ci_low=low,
         rank_ci_high=high,
+        value_shap_correlation=sums.value_shap_correlation(),
     )
 
 

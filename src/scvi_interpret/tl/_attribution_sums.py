@@ -69,6 +69,9 @@ class AttributionSums:
         self.per_target = torch.zeros(n_targets, dtype=torch.float64, device=device)
         self.boot_abs_sums = torch.zeros(n_bootstrap, *shape, dtype=torch.float32, device=device)
         self.boot_counts = torch.zeros(n_bootstrap, n_targets, dtype=torch.float64, device=device)
+        # Σx, Σx², Σφ, Σφ², Σxφ per (target, feature): the value–SHAP correlation (direction)
+        self.moments = torch.zeros(5, *shape, dtype=torch.float64, device=device)
+        self.has_inputs = False
         self.error_sum = self.gap_sum = 0.0
         self.n_cells = 0
         self.error_histogram = np.zeros(len(_LOG_ERROR_EDGES) + 1, dtype=np.int64)
@@ -131,6 +134,8 @@ class AttributionSums:
                     "cb,ct,cf->btf", weights, onehot, phi[:, 0].abs().float()
                 )
                 self.boot_counts += (weights.T @ onehot).double()
+        if x is not None:
+            self._add_moments(phi, x, chosen)
         self.n_cells += n_cells
         if self.keep_values:
             for key, value in zip(self.kept, (phi, x, output, base), strict=False):
@@ -138,7 +143,41 @@ class AttributionSums:
             if chosen is not None:
                 self.kept["targets"].append(chosen.cpu().numpy())
 
+    def _add_moments(self, phi: torch.Tensor, x: torch.Tensor, chosen) -> None:
+        """Accumulate the sums behind :meth:`value_shap_correlation`."""
+        self.has_inputs = True
+        x = x.float()
+        if chosen is None:
+            phi = phi.float()
+            parts = (x.sum(0)[None], (x * x).sum(0)[None], phi.sum(0), (phi * phi).sum(0),
+                     torch.einsum("cf,ctf->tf", x, phi))  # fmt: skip
+            for moment, part in zip(self.moments, parts, strict=True):
+                moment += part.double()
+            return
+        phi = phi[:, 0].float()
+        for moment, part in zip(self.moments, (x, x * x, phi, phi * phi, x * phi), strict=True):
+            moment.index_add_(0, chosen, part.double())
+
     # ---------------------------------------------------------------- reading
+    def value_shap_correlation(self) -> np.ndarray | None:
+        """Pearson correlation of each feature's value with its SHAP value over the cells.
+
+        Positive: high values of the feature push the target up (as shap's beeswarm colours
+        it); negative: low values do. NaN where the feature or its SHAP values are constant.
+        Shape (n_targets, n_features); ``None`` when no inputs were given.
+        """
+        if not self.has_inputs:
+            return None
+        n = self.per_target[:, None]
+        sx, sxx, ss, sss, sxs = self.moments
+        covariance = n * sxs - sx * ss
+        scale = ((n * sxx - sx * sx).clamp(min=0) * (n * sss - ss * ss).clamp(min=0)).sqrt()
+        tolerance = 1e-9 * (n * n * (sxx.abs() + 1) * (sss.abs() + 1)).sqrt()
+        correlation = torch.where(scale > tolerance, covariance / scale.clamp(min=1e-300),
+                                  torch.full_like(scale, float("nan")))  # fmt: skip
+        return correlation.clamp(-1, 1).cpu().numpy()
+
+    # ---------------------------------------------------------------- reading totals
     def counts(self) -> torch.Tensor:
         """Cells behind each target's means, shape (n_targets,) (at least 1)."""
         return self.per_target.clamp(min=1)

@@ -18,6 +18,7 @@ from scvi_interpret.errors import (
 )
 
 from ._setup import check_continuous_covariates, check_has_cells
+from ._store import store_array
 from ._validation import check_counts, get_matrix
 
 COUNTS_PREFIX = "X"
@@ -365,5 +366,5 @@ class CellsMixin:
             **kwargs,
         )  # fmt: skip
         if key_added is not None:
-            cells.adata.obsm[key_added] = latent
+            store_array(cells.adata, "obsm", key_added, latent)
         return latent

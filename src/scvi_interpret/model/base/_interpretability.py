@@ -25,6 +25,7 @@ from ._cells import Cells, CellsMixin, as_positions
 from ._hyperparameters import check_hyperparameters
 from ._importance_sample import SamplePlan, bootstrap_replicates, plan_sample
 from ._names import resolve_names
+from ._store import store_array, store_settings
 from ._traversal_archetypes import LatentExplorationMixin
 from ._trust import AttributionTrustMixin
 
@@ -350,6 +351,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
             top_k, stability,
         )  # fmt: skip
         frame = result.to_frame(plan.modalities)
+        frame.attrs["modalities"] = list(dict.fromkeys(plan.modalities))
         settings = {
             "method": "expected_gradients",
             "n_background": n_background,
@@ -387,8 +389,8 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
             )
             holder = self._modality_adata(adata, modality)
             table = table.loc[:, result.explained_targets]
-            holder.varm[key] = table.reindex(holder.var_names).fillna(0.0)
-        adata.uns[key] = settings
+            store_array(holder, "varm", key, table.reindex(holder.var_names).fillna(0.0))
+        store_settings(adata, key, settings)
 
     def _modality_adata(self, adata, modality: str) -> AnnData:
         return adata

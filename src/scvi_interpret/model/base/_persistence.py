@@ -6,9 +6,9 @@ import hashlib
 import os
 from pathlib import Path
 
-import torch
-
 from scvi_interpret.errors import ModelFileError
+
+from ._safe_files import read_model_file, safe_model_files, write_plain
 
 CHECKSUM_SUFFIX = ".sha256"
 MODEL_FILE = "model.pt"
@@ -26,26 +26,56 @@ def file_digest(path: Path) -> str:
 class CheckedPersistenceMixin:
     """Save with a checksum; load only what was saved, onto data with the model's features.
 
-    ``save`` writes a SHA-256 of the model file next to it; ``load`` checks it, that every
-    saved weight is finite and the new data's features against the saved registry, all
-    before anything is set up.
+    ``save`` writes a model file of tensors and plain containers and its SHA-256 next to it;
+    ``load`` checks the checksum, reads the file without unpickling (no code from the file
+    runs), checks that every saved weight is finite and the new data's features against the
+    saved registry, all before anything is set up.
     """
 
     def save(self, dir_path: str, prefix: str | None = None, **kwargs) -> None:
-        """Save as scvi-tools does, plus ``model.pt.sha256`` (the model file's checksum)."""
+        """Save as scvi-tools does, in a model file that loads without running code.
+
+        ``model.pt`` holds only tensors and plain containers (numpy arrays and DataFrames
+        encoded), so it loads with ``torch.load(weights_only=True)``; ``model.pt.sha256`` is
+        its checksum.
+        """
         super().save(dir_path, prefix=prefix, **kwargs)
         model_file = Path(dir_path) / f"{prefix or ''}{MODEL_FILE}"
+        write_plain(model_file)
         Path(f"{model_file}{CHECKSUM_SUFFIX}").write_text(file_digest(model_file) + "\n")
 
     @classmethod
-    def load(cls, dir_path: str, adata=None, prefix: str | None = None, **kwargs):
-        """Load as scvi-tools does, after checking the file and the data's features.
+    def load(
+        cls,
+        dir_path: str,
+        adata=None,
+        prefix: str | None = None,
+        trust_pickle: bool = False,
+        **kwargs,
+    ):
+        """Load as scvi-tools does, without running code from the file, after checks.
+
+        Parameters
+        ----------
+        dir_path
+            Folder the model was saved to.
+        adata
+            AnnData/MuData to attach (with the model's features), or ``None`` for the data
+            saved with the model.
+        prefix
+            File name prefix used at save.
+        trust_pickle
+            Also load a model file that needs unpickling (saved by scvi-interpret < 0.2 or
+            another tool). Unpickling can run code from the file: only for files you trust.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.load` (``accelerator``,
+            ``device``, ``backup_url``…).
 
         Raises
         ------
         ModelFileError
-            If the model file differs from the one saved (checksum) or a loaded weight is
-            not finite.
+            If the model file differs from the one saved (checksum), needs unpickling
+            (without ``trust_pickle``), or a loaded weight is not finite.
         FeatureMismatchError
             If ``adata``'s features differ from the model's (names or order, per modality).
         InvalidDataError
@@ -63,20 +93,9 @@ class CheckedPersistenceMixin:
                 "model again."
             )
         if os.path.exists(model_file):
-            saved = torch.load(model_file, map_location="cpu", weights_only=False)
-            broken = [
-                name
-                for name, value in saved["model_state_dict"].items()
-                if isinstance(value, torch.Tensor)
-                and value.is_floating_point()
-                and not torch.isfinite(value).all()
-            ]
-            if broken:
-                raise ModelFileError(
-                    f"The saved weights {broken[:3]} hold NaN or infinite values: the model file "
-                    "is corrupted, or training diverged before it was saved."
-                )
+            saved = read_model_file(model_file, "cpu", trust_pickle)
             if adata is not None and adata is not False:
                 check_features(saved["attr_dict"]["registry_"], adata, cls.__name__)
                 check_new_data(saved["attr_dict"]["registry_"], adata)
-        return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)
+        with safe_model_files(trust_pickle):
+            return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)

@@ -16,6 +16,7 @@ from scvi_interpret.tl import archetypal_analysis, check_sample_size, latent_tra
 from ._hyperparameters import check_hyperparameters
 from ._importance_sample import run_pool
 from ._names import resolve_names
+from ._store import store_array
 
 RANGE_CELLS = 20_000
 
@@ -249,7 +250,7 @@ class LatentExplorationMixin:
         if cell_labels is not None:
             association = weights.groupby(cell_labels, observed=True).mean()
         if key_added is not None:
-            cells.adata.obsm[key_added] = weights
+            store_array(cells.adata, "obsm", key_added, weights)
         return Archetypes(
             weights=weights,
             positions=pd.DataFrame(fit.archetypes, index=labels, columns=self._latent_names()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,10 @@ from scvi_interpret.model.base import (
     registered_statistics,
     unchanged_on_failure,
 )
+from scvi_interpret.model.base._hub import HubMixin
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._safe_files import safe_model_files
+from scvi_interpret.model.base._store import store_array
 from scvi_interpret.model.base._training_guard import (
     check_enough_cells,
     check_plan_kwargs,
@@ -60,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 class LinearVI(
     CheckedPersistenceMixin,
+    HubMixin,
     InterpretabilityMixin,
     ArchesMixin,
     RNASeqMixin,
@@ -296,7 +301,7 @@ class LinearVI(
                 raise InvalidArgumentError(
                     "key_added writes to adata.varm; this model has no AnnData."
                 )
-            self.adata.varm[key_added] = loadings
+            store_array(self.adata, "varm", key_added, loadings)
         return loadings
 
     def train(
@@ -366,9 +371,12 @@ class LinearVI(
         -------
         The prepared query (``None`` with ``inplace=True``), or the reference's gene names.
         """
-        return ArchesMixin.prepare_query_anndata(
-            adata, reference_model, return_reference_var_names, inplace
-        )
+        if isinstance(reference_model, os.PathLike):  # scvi-tools takes a str folder
+            reference_model = os.fspath(reference_model)
+        with safe_model_files():  # a folder's model file is read without unpickling
+            return ArchesMixin.prepare_query_anndata(
+                adata, reference_model, return_reference_var_names, inplace
+            )
 
     @classmethod
     def load_query_data(cls, adata: AnnData = None, reference_model=None, **kwargs) -> LinearVI:
@@ -395,6 +403,8 @@ class LinearVI(
         -------
         A new :class:`LinearVI` for the query, ready to :meth:`train`.
         """
+        if isinstance(reference_model, os.PathLike):  # scvi-tools takes a str folder
+            reference_model = os.fspath(reference_model)
         if adata is not None and reference_model is not None:
             reference_genes = cls.prepare_query_anndata(
                 adata, reference_model, return_reference_var_names=True
@@ -403,7 +413,8 @@ class LinearVI(
             if kwargs.get("inplace_subset_query_vars", False):  # scvi-tools subsets in place
                 query_genes = reference_genes[reference_genes.isin(query_genes)]
             check_same_features(query_genes, reference_genes, cls.__name__)
-        model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        with safe_model_files():
+            model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         keep_query_registry(model, kwargs.get("registry"))
         if not kwargs.get("unfrozen", False):
             model.module.train_new_categories_only()

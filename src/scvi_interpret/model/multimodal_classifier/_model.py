@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -38,7 +39,10 @@ from scvi_interpret.model.base import (
     registered_statistics,
     unchanged_on_failure,
 )
+from scvi_interpret.model.base._hub import HubMixin
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._safe_files import safe_model_files
+from scvi_interpret.model.base._store import store_array, store_obs
 from scvi_interpret.model.base._training_guard import (
     check_enough_cells,
     check_plan_kwargs,
@@ -59,6 +63,7 @@ DEFAULT_LIKELIHOODS = {"atac": "poisson"}
 
 class MultimodalClassifier(
     CheckedPersistenceMixin,
+    HubMixin,
     MultimodalInterpretabilityMixin,
     ArchesMixin,
     VAEMixin,
@@ -495,10 +500,10 @@ class MultimodalClassifier(
         labels = _hard_labels(probabilities, unknown_threshold, self.unlabeled_category)
         if key_added is not None:
             uncertainty = uncertainty_table(probabilities)
-            adata.obs[key_added] = labels
-            adata.obs[f"{key_added}_confidence"] = uncertainty["confidence"]
-            adata.obs[f"{key_added}_entropy"] = uncertainty["entropy"]
-            adata.obsm[f"{key_added}_probabilities"] = probabilities
+            store_obs(adata, {key_added: labels,
+                              f"{key_added}_confidence": uncertainty["confidence"],
+                              f"{key_added}_entropy": uncertainty["entropy"]})  # fmt: skip
+            store_array(adata, "obsm", f"{key_added}_probabilities", probabilities)
         return probabilities if soft else labels
 
     def get_uncertainty(
@@ -545,7 +550,10 @@ class MultimodalClassifier(
         -------
         A new MuData for :meth:`load_query_data`; ``mdata`` is not changed.
         """
-        attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
+        if isinstance(reference_model, os.PathLike):
+            reference_model = os.fspath(reference_model)
+        with safe_model_files():
+            attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
         setup_args = attr_dict["registry_"]["setup_args"]
         keys = list(setup_args["modalities"].values())
         if not set(keys) & set(mdata.mod):
@@ -606,8 +614,11 @@ class MultimodalClassifier(
         -------
         A new model for the query, ready to :meth:`train`.
         """
+        if isinstance(reference_model, os.PathLike):  # scvi-tools takes a str folder
+            reference_model = os.fspath(reference_model)
         if adata is not None and reference_model is not None:
-            attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
+            with safe_model_files():
+                attr_dict, var_names, _, _ = _get_loaded_data(reference_model)
             for key in attr_dict["registry_"]["setup_args"]["modalities"].values():
                 names = var_names[key]
                 if key not in adata.mod or not adata.mod[key].var_names.equals(pd.Index(names)):
@@ -621,7 +632,8 @@ class MultimodalClassifier(
                         f"The cells of the query's modality {key!r} are not the MuData's cells; "
                         "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
                     )
-        model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
+        with safe_model_files():
+            model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         keep_query_registry(model, kwargs.get("registry"))
         model.module.is_query = True
         return model

@@ -13,6 +13,7 @@ from anndata import AnnData
 from scvi_interpret.errors import ArgumentTypeError, InvalidArgumentError, UnknownNameError
 from scvi_interpret.genesets import GeneSets
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
+from scvi_interpret.model.base._store import store_array
 from scvi_interpret.model.linear_vi import LinearVI
 from scvi_interpret.model.linear_vi._module import Dispersion, GeneLikelihood
 from scvi_interpret.tl import GroupMoments, differential_activity_from_moments
@@ -45,8 +46,9 @@ class ProgramVI(LinearVI):
         A boolean genes × programs DataFrame (from :func:`~scvi_interpret.genesets.build_mask`),
         the key of one in ``adata.varm``, a GMT path, a dict of gene sets or a long DataFrame.
     min_genes
-        Fewest genes of the data a program must have (filters gene sets; a mask with smaller
-        programs is an error).
+        Fewest genes of the data a program must have: filters gene sets (default 12); a mask
+        with smaller programs is an error. ``None`` (default): 12 for gene sets, and a mask
+        already built (e.g. ``build_mask(..., min_genes=5)``) is taken as it is.
     n_unconstrained
         Extra nodes acting on all genes.
     mask_type
@@ -96,7 +98,7 @@ class ProgramVI(LinearVI):
         self,
         adata: AnnData | None = None,
         gene_programs: pd.DataFrame | GeneSets = None,
-        min_genes: int = 12,
+        min_genes: int | None = None,
         n_unconstrained: int = 0,
         mask_type: Literal["hard", "soft"] = "hard",
         soft_mask_l1: float = 0.05,
@@ -116,8 +118,10 @@ class ProgramVI(LinearVI):
             )
         if mask_type not in ("hard", "soft"):
             raise InvalidArgumentError(f"mask_type must be 'hard' or 'soft', not {mask_type!r}.")
+        if min_genes is not None:
+            check_hyperparameters("ProgramVI", min_genes=min_genes)
         check_hyperparameters(
-            "ProgramVI", min_genes=min_genes, n_unconstrained=n_unconstrained,
+            "ProgramVI", n_unconstrained=n_unconstrained,
             soft_mask_l1=soft_mask_l1, group_lasso=group_lasso,
             unconstrained_l1=unconstrained_l1, n_hidden=n_hidden, n_layers=n_layers,
             dropout_rate=dropout_rate,
@@ -386,7 +390,7 @@ class ProgramVI(LinearVI):
         if active_only:
             activity = activity.loc[:, self.program_summary()["active"].to_numpy()]
         if key_added is not None:
-            cells.adata.obsm[key_added] = activity
+            store_array(cells.adata, "obsm", key_added, activity)
         return activity
 
     def differential_program_activity(

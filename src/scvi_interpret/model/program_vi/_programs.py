@@ -12,6 +12,7 @@ from scvi_interpret.errors import FeatureMismatchError, InvalidArgumentError, In
 from scvi_interpret.genesets import GeneSets, build_mask
 
 UNCONSTRAINED_PREFIX = "unconstrained_"
+DEFAULT_MIN_GENES = 12  # programs built from gene sets need at least this many genes of the data
 
 
 def _is_mask(frame: pd.DataFrame) -> bool:
@@ -24,7 +25,7 @@ def resolve_program_mask(
     var_names: pd.Index,
     varm: Mapping,
     gene_programs: pd.DataFrame | GeneSets,
-    min_genes: int,
+    min_genes: int | None,
 ) -> pd.DataFrame:
     """Turn any supported program input into a boolean genes × programs mask.
 
@@ -39,7 +40,8 @@ def resolve_program_mask(
         :func:`~scvi_interpret.genesets.build_mask`), the name of such a DataFrame in
         ``adata.varm``, a GMT path, a dict of gene sets or a long-format DataFrame.
     min_genes
-        Fewest genes a program must have in ``var_names``.
+        Fewest genes a program must have in ``var_names``; ``None``: a ready mask as it is
+        (at least 1), gene sets filtered at :data:`DEFAULT_MIN_GENES`.
 
     Returns
     -------
@@ -64,7 +66,10 @@ def resolve_program_mask(
             f"gene_programs={str(gene_programs)!r} is neither a key of adata.varm "
             f"({list(varm)}) nor an existing GMT file."
         )
-    if isinstance(gene_programs, pd.DataFrame) and _is_mask(gene_programs):
+    ready = isinstance(gene_programs, pd.DataFrame) and _is_mask(gene_programs)
+    if min_genes is None:
+        min_genes = 1 if ready else DEFAULT_MIN_GENES
+    if ready:
         mask = gene_programs.astype(bool)
         _check_genes(mask, var_names)
         mask = mask.loc[var_names]

@@ -1,0 +1,69 @@
+"""Results written into the user's AnnData/MuData the scverse way, only under ``key_added``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from scvi_interpret.errors import ScviInterpretWarning
+
+
+def _warn_replaced(where: str) -> None:
+    warnings.warn(
+        f"{where} already existed and was replaced (key_added names where results go).",
+        ScviInterpretWarning,
+        stacklevel=4,
+    )
+
+
+def store_array(holder, slot: str, key: str, values, columns: Sequence[str] | None = None):
+    """Write ``values`` as a numpy array to ``holder.<slot>[key]``, its column names to ``uns``.
+
+    ``sc.pl.embedding(basis=key)`` and ``sc.pp.neighbors(use_rep=key)`` read ``.obsm``
+    arrays; a DataFrame there breaks them. Column names go to ``holder.uns[key]["columns"]``.
+    Replacing an existing key warns.
+
+    Parameters
+    ----------
+    holder
+        The AnnData or MuData written to.
+    slot
+        ``"obsm"`` (per cell, shape (n_cells, n_columns)) or ``"varm"`` (per feature, shape
+        (n_features, n_columns)).
+    key
+        The user's ``key_added``.
+    values
+        Array or DataFrame in the slot's row order.
+    columns
+        Column names (default: a DataFrame's columns).
+    """
+    container = getattr(holder, slot)
+    if key in container:
+        _warn_replaced(f"{slot}[{key!r}]")
+    if columns is None and isinstance(values, pd.DataFrame):
+        columns = values.columns
+    container[key] = np.asarray(values)
+    if columns is not None:
+        entry = holder.uns.get(key)
+        entry = dict(entry) if isinstance(entry, dict) else {}
+        entry["columns"] = [str(c) for c in columns]
+        holder.uns[key] = entry
+
+
+def store_obs(holder, columns: dict[str, object]) -> None:
+    """Write per-cell columns to ``holder.obs``, warning for each one replaced."""
+    for name, values in columns.items():
+        if name in holder.obs:
+            _warn_replaced(f"obs[{name!r}]")
+        holder.obs[name] = values.to_numpy() if isinstance(values, pd.Series) else values
+
+
+def store_settings(holder, key: str, settings: dict) -> None:
+    """Merge ``settings`` into ``holder.uns[key]`` (kept beside the column names)."""
+    entry = holder.uns.get(key)
+    entry = dict(entry) if isinstance(entry, dict) else {}
+    entry.update(settings)
+    holder.uns[key] = entry
