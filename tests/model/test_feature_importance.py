@@ -15,7 +15,7 @@ def test_planted_genes_drive_their_program(program_model):
     )
     assert list(table.columns) == [
         "target", "modality", "feature", "mean_shap", "mean_abs_shap", "rank", "modality_rank",
-        "n_cells", "rank_ci_low", "rank_ci_high",
+        "n_cells", "rank_ci_low", "rank_ci_high", "value_shap_correlation", "direction",
     ]  # fmt: skip
     assert set(table["modality"]) == {"rna"} and len(table) == 2 * adata.n_vars
     assert table.attrs["additivity_error"] < 0.1
@@ -25,6 +25,9 @@ def test_planted_genes_drive_their_program(program_model):
             {f"g{GAINED_GENE}"} if program == "PROG_A" else set()
         )
         assert len(set(top) & planted) >= 12, (program, top.tolist())
+        # planted genes raise their program's activity: more counts, more activity
+        on_top = table.query("target == @program").head(8)
+        assert (on_top["direction"] == "high").all(), on_top[["feature", "direction"]]
 
 
 def test_explanation_and_key_added(program_model):

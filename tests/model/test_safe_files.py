@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -110,7 +112,10 @@ def test_plain_encoding_round_trips_what_models_save():
         "ints": np.arange(4), "names": np.array(["CD4", "CD8A"], dtype=object),
         "strings": np.array(["B", "T"]), "frame": frame, "scalar": np.float32(0.5),
         "nested": [{"t": torch.ones(2)}, (1, "two")], "none": None,
+        "numpy_strings": np.array([np.str_("CD4"), np.float64(0.5)], dtype=object),
     }  # fmt: skip
+    torch.save(to_plain(content), buffer := io.BytesIO())
+    torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)  # nothing left to unpickle
     back = from_plain(to_plain(content))
     np.testing.assert_array_equal(back["ints"], content["ints"])
     assert back["names"].dtype == object and list(back["names"]) == ["CD4", "CD8A"]

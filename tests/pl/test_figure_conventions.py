@@ -23,7 +23,9 @@ def _importance(modalities=("rna", "protein")) -> pd.DataFrame:
             value = float(rng.uniform(0.1, 1.0))
             rows.append({"target": "NK", "modality": modality, "feature": f"{modality}_{i}",
                          "mean_shap": value, "mean_abs_shap": value, "rank": i + 1})  # fmt: skip
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["modalities"] = list(modalities)  # as get_feature_importance sets it
+    return table
 
 
 def _single_panel_calls():
@@ -56,6 +58,13 @@ def test_multi_panel_figure_takes_one_axes_per_modality():
     fig, axes = plt.subplots(1, 2)
     si.pl.feature_importance(_importance(), "NK", ax=axes)
     assert [a.get_title() for a in axes] == ["NK — rna", "NK — protein"]
+    plain = pd.DataFrame(_importance())  # without attrs: sorted, the same for every target
+    plain.attrs = {}
+    fig2, axes2 = plt.subplots(1, 2)
+    si.pl.feature_importance(plain, "NK", ax=axes2)
+    assert [a.get_title() for a in axes2] == ["NK — protein", "NK — rna"]
+    assert axes[0].get_legend() is not None  # says what the colours mean
+    plt.close(fig2)
     with pytest.raises(InvalidArgumentError, match="2 panel"):
         si.pl.feature_importance(_importance(), "NK", ax=axes[0])
     plt.close(fig)

@@ -26,7 +26,6 @@ import torch
 from scvi_interpret.errors import ModelFileError
 
 TAG = "__scvi_interpret_type__"
-_PLAIN = (str, int, float, bool, type(None), torch.Tensor)
 
 
 def to_plain(value, where: str = "model file"):
@@ -45,10 +44,13 @@ def to_plain(value, where: str = "model file"):
     TypeError
         For an object that has no plain encoding (it could only be pickled).
     """
-    if isinstance(value, _PLAIN):
-        return value
-    if isinstance(value, np.generic):
+    if isinstance(value, np.generic):  # before the builtins: np.float64 is a float
         return value.item()
+    if value is None or isinstance(value, torch.Tensor):
+        return value
+    for builtin in (bool, int, float, str):  # subclasses (np.str_, …) pickle as their class
+        if isinstance(value, builtin):
+            return builtin(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
             return {TAG: "ndarray", "values": torch.from_numpy(np.ascontiguousarray(value))}
