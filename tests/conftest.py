@@ -110,3 +110,17 @@ def small_linear_vi(liu_rna):
     model = LinearVI(adata, n_latent=4, n_hidden=16)
     model.train(max_epochs=1, enable_progress_bar=False)
     return model, adata
+
+
+@pytest.fixture(scope="module")
+def small_classifier(data_dir):
+    """MultimodalClassifier (RNA + ADT) trained 1 epoch on the shipped mosaic, and its MuData."""
+    import scvi_interpret as si
+    from scvi_interpret.model import MultimodalClassifier
+
+    mdata = MultimodalClassifier.align_mudata(si.datasets.pbmc_mosaic(data_dir))
+    MultimodalClassifier.setup_mudata(mdata, labels_key="cell_type", batch_key="batch",
+                                      modalities={"rna": "rna", "protein": "adt"})  # fmt: skip
+    model = MultimodalClassifier(mdata, n_latent=4, n_hidden=16)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    return model, mdata

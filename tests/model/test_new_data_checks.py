@@ -124,18 +124,8 @@ def test_the_right_data_still_give_the_same_latent(models):
                                linear.get_latent_representation(), atol=1e-6)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def classifier(data_dir):
-    mdata = MultimodalClassifier.align_mudata(si.datasets.pbmc_mosaic(data_dir))
-    MultimodalClassifier.setup_mudata(mdata, labels_key="cell_type", batch_key="batch",
-                                      modalities={"rna": "rna", "protein": "adt"})  # fmt: skip
-    model = MultimodalClassifier(mdata, n_latent=4, n_hidden=16)
-    model.train(max_epochs=1, enable_progress_bar=False)
-    return model, mdata
-
-
-def test_classifier_refuses_unaligned_or_log_normalised_mudata(classifier, data_dir):
-    model, _ = classifier
+def test_classifier_refuses_unaligned_or_log_normalised_mudata(small_classifier, data_dir):
+    model, _ = small_classifier
     unaligned = si.datasets.pbmc_mosaic(data_dir)  # modalities hold different cells
     with pytest.raises(InvalidDataError, match="align_mudata"):
         model.predict(unaligned)

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import torch
 
-import scvi_interpret as si
 from scvi_interpret.errors import ModelFileError
 from scvi_interpret.model import LinearVI, MultimodalClassifier
 from scvi_interpret.model.base._persistence import CHECKSUM_SUFFIX, file_digest
@@ -42,7 +41,9 @@ def _rewrite(folder, content) -> None:
     (folder / f"model.pt{CHECKSUM_SUFFIX}").write_text(file_digest(model_file) + "\n")
 
 
-def test_saved_models_hold_only_tensors_and_plain_containers(small_linear_vi, data_dir, tmp_path):
+def test_saved_models_hold_only_tensors_and_plain_containers(
+    small_linear_vi, small_classifier, tmp_path
+):
     model, adata = small_linear_vi
     model.save(tmp_path / "linear")
     torch.load(tmp_path / "linear" / "model.pt", weights_only=True)  # no unpickling needed
@@ -52,11 +53,7 @@ def test_saved_models_hold_only_tensors_and_plain_containers(small_linear_vi, da
     pd.testing.assert_frame_equal(loaded.history["elbo_train"], model.history["elbo_train"])
     np.testing.assert_array_equal(loaded.train_indices, model.train_indices)
 
-    mdata = MultimodalClassifier.align_mudata(si.datasets.pbmc_mosaic(data_dir))
-    MultimodalClassifier.setup_mudata(mdata, labels_key="cell_type", batch_key="batch",
-                                      modalities={"rna": "rna", "protein": "adt"})  # fmt: skip
-    classifier = MultimodalClassifier(mdata, n_latent=4, n_hidden=16)
-    classifier.train(max_epochs=1, enable_progress_bar=False)
+    classifier, _ = small_classifier
     classifier.save(tmp_path / "classifier", save_anndata=True)
     torch.load(tmp_path / "classifier" / "model.pt", weights_only=True)
     reloaded = MultimodalClassifier.load(tmp_path / "classifier")

@@ -7,9 +7,7 @@ import numpy as np
 import pytest
 import scanpy as sc
 
-import scvi_interpret as si
 from scvi_interpret.errors import ScviInterpretWarning
-from scvi_interpret.model import MultimodalClassifier
 
 matplotlib.use("Agg")
 
@@ -50,12 +48,8 @@ def test_scanpy_reads_every_stored_basis(small_linear_vi):
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
-def test_classifier_latent_and_predictions_are_stored_as_arrays(data_dir):
-    mdata = MultimodalClassifier.align_mudata(si.datasets.pbmc_mosaic(data_dir))
-    MultimodalClassifier.setup_mudata(mdata, labels_key="cell_type", batch_key="batch",
-                                      modalities={"rna": "rna", "protein": "adt"})  # fmt: skip
-    model = MultimodalClassifier(mdata, n_latent=4, n_hidden=16)
-    model.train(max_epochs=1, enable_progress_bar=False)
+def test_classifier_latent_and_predictions_are_stored_as_arrays(small_classifier):
+    model, mdata = small_classifier
     model.get_latent_representation(key_added="X_classifier")
     model.predict(key_added="predicted")
     assert mdata.obsm["X_classifier"].shape == (mdata.n_obs, 4)
