@@ -22,6 +22,7 @@ from scvi.data.fields import (
 )
 from scvi.model.base import ArchesMixin, BaseModelClass, UnsupervisedTrainingMixin, VAEMixin
 from scvi.model.base._archesmixin import _get_loaded_data
+from scvi.utils import setup_anndata_dsp
 
 from scvi_interpret.errors import (
     FeatureMismatchError,
@@ -175,6 +176,7 @@ class MultimodalClassifier(
 
     # ------------------------------------------------------------------ setup
     @classmethod
+    @setup_anndata_dsp.dedent
     def setup_mudata(
         cls,
         mdata: md.MuData,
@@ -191,18 +193,19 @@ class MultimodalClassifier(
         measured in different modalities) is first aligned with :meth:`align_mudata`. A cell
         with zero counts in a modality counts as not measured there.
 
+        The checks run first (aligned modalities, raw counts, labels without missing values
+        naming at least two classes); on failure nothing is written to ``mdata``.
+
         Parameters
         ----------
-        mdata
-            MuData with raw counts.
+        %(param_mdata)s
         labels_key
             Column of ``mdata.obs`` with the cell types; cells with ``unlabeled_category``
             are unlabelled (they train the VAE, not the classifier).
         modalities
             Modality name -> key in ``mdata.mod``, e.g. ``{"rna": "rna", "protein": "prot",
             "atac": "atac"}``. Any one or several.
-        batch_key
-            Column of ``mdata.obs`` with the batch.
+        %(param_batch_key)s
         layers
             Modality name -> layer holding the counts; modalities not named use ``.X``.
         unlabeled_category
