@@ -58,3 +58,16 @@ def test_classifier_latent_and_predictions_are_stored_as_arrays(small_classifier
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert mdata.uns["predicted_probabilities"]["columns"] == model.class_names
     assert set(mdata.obs["predicted"]) <= set(model.class_names)
+
+
+def test_modality_names_and_mudata_keys_are_stated_together(small_classifier):
+    """Tables say "protein"; the MuData calls it "adt": both names work and both are stated."""
+    model, mdata = small_classifier
+    table = model.get_feature_importance(n_cells=100, modalities=["adt"], key_added="shap")
+    assert set(table["modality"]) == {"protein"}
+    assert table.attrs["modality_keys"] == {"protein": "adt"}
+    assert mdata.uns["shap"]["modality_keys"] == {"protein": "adt"}
+    assert mdata.mod["adt"].varm["shap"].shape[0] == mdata.mod["adt"].n_vars
+    feature = model._features("protein")[0]
+    by_key = model.get_feature_importance(target=f"adt:{feature}", n_cells=50)
+    assert set(by_key["target"]) == {f"protein:{feature}"}

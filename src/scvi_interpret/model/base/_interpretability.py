@@ -362,6 +362,8 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
             "seed": seed,
             "input_space": input_space,
             "output": output,
+            # the table's modality names -> where each lives in the user's data
+            "modality_keys": self._modality_keys(list(dict.fromkeys(plan.modalities))),
         }
         frame.attrs.update(settings)
         frame.attrs["sampling"] = sampling
@@ -394,6 +396,11 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
 
     def _modality_adata(self, adata, modality: str) -> AnnData:
         return adata
+
+    def _modality_keys(self, names: list[str]) -> dict[str, str | None]:
+        """Modality name in result tables -> its key in the user's MuData (None: an AnnData)."""
+        keys = dict(getattr(self, "modalities", None) or {})
+        return {name: keys.get(name) for name in names}
 
     # --------------------------------------------------------------- checks
     @staticmethod
@@ -451,15 +458,26 @@ def check_input_space(input_space: str) -> None:
         )
 
 
-def check_modalities(modalities: str | Sequence[str] | None, available: list[str]) -> list[str]:
-    """The asked modalities (all when ``None``), raising for one the model does not read."""
+def check_modalities(
+    modalities: str | Sequence[str] | None,
+    available: list[str],
+    keys: dict[str, str] | None = None,
+) -> list[str]:
+    """The asked modalities (all when ``None``), raising for one the model does not read.
+
+    ``keys`` (modality name -> MuData key) lets the user name a modality by either: ``"adt"``
+    is read as ``"protein"`` when the model registered ``{"protein": "adt"}``.
+    """
     if modalities is None:
         return list(available)
+    by_key = {key: name for name, key in (keys or {}).items() if key not in available}
     asked = [modalities] if isinstance(modalities, str) else list(modalities)
+    asked = [by_key.get(m, m) for m in asked]
     unknown = [m for m in asked if m not in available]
     if unknown or not asked:
+        named = f" (MuData keys: {keys})" if keys else ""
         raise UnknownNameError(
             f"modalities {unknown or asked} are not modalities of this model; it reads "
-            f"{available}."
+            f"{available}{named}."
         )
     return list(dict.fromkeys(asked))

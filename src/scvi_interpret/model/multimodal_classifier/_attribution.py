@@ -54,11 +54,15 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         classes = self.class_names
         available = list(self.modalities)
         if target is None:
-            return None, list(range(len(classes))), check_modalities(modalities, available)
+            return (
+                None,
+                list(range(len(classes))),
+                check_modalities(modalities, available, self.modalities),
+            )
         wanted = as_name_list(target, classes, "target")
         if all(name in classes for name in wanted):
             positions = [classes.index(name) for name in wanted]
-            return None, positions, check_modalities(modalities, available)
+            return None, positions, check_modalities(modalities, available, self.modalities)
         decoded = [name.split(":", 1) for name in wanted if ":" in name]
         decoded_modalities = {m for m, _ in decoded}
         if len(decoded) != len(wanted) or len(decoded_modalities) != 1:
@@ -69,9 +73,13 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
                 f"(e.g. '{available[-1]}:{self._features(available[-1])[0]}'), not both."
             )
         (modality,) = decoded_modalities
+        by_key = {key: name for name, key in self.modalities.items()}
+        if modality not in available and modality in by_key:  # the MuData key, e.g. "adt"
+            modality = by_key[modality]
         if modality not in available:
             raise UnknownNameError(
-                f"Target modality {modality!r} is not one of the model's {available}."
+                f"Target modality {modality!r} is not one of the model's {available} "
+                f"(MuData keys: {self.modalities})."
             )
         features = self._features(modality)
         missing = [f for _, f in decoded if f not in features]
@@ -84,7 +92,11 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
             raise InvalidArgumentError(
                 "A decoded feature is explained by the other modalities; this model has one."
             )
-        attributed = check_modalities(modalities, others) if modalities is not None else others
+        attributed = (
+            check_modalities(modalities, others, self.modalities)
+            if modalities is not None
+            else others
+        )
         return modality, [features.index(f) for _, f in decoded], attributed
 
     # --------------------------------------------------------------- plan
