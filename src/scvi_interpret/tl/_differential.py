@@ -15,6 +15,10 @@ from scvi_interpret.errors import InvalidArgumentError
 def posterior_fdr_calls(proba: np.ndarray, fdr_target: float) -> np.ndarray:
     """Largest set whose posterior expected false discovery rate stays below ``fdr_target``.
 
+    The rule of scvi-tools' ``differential_expression`` (``_fdr_de_prediction``): tests sorted
+    by decreasing probability, called while the mean of ``1 - proba`` stays at most
+    ``fdr_target``.
+
     Parameters
     ----------
     proba
@@ -32,13 +36,11 @@ def posterior_fdr_calls(proba: np.ndarray, fdr_target: float) -> np.ndarray:
     >>> si.tl.posterior_fdr_calls(proba, fdr_target=0.05)
     array([ True,  True,  True, False, False])
     """
-    proba = np.asarray(proba, dtype=float)
-    order = np.argsort(-proba, kind="stable")
-    expected_fdr = np.cumsum(1.0 - proba[order]) / np.arange(1, len(proba) + 1)
-    n_calls = int(np.max(np.flatnonzero(expected_fdr <= fdr_target), initial=-1)) + 1
-    calls = np.zeros(len(proba), dtype=bool)
-    calls[order[:n_calls]] = True
-    return calls
+    # scvi-tools' own posterior expected FDR rule (what its differential_expression uses)
+    from scvi.model.base._de_core import _fdr_de_prediction
+
+    proba = pd.Series(np.asarray(proba, dtype=float))
+    return _fdr_de_prediction(proba, fdr=fdr_target).to_numpy()
 
 
 @dataclass

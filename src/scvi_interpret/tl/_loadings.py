@@ -55,6 +55,9 @@ def group_means(
 ) -> pd.DataFrame:
     """Mean of each column per group, e.g. of latent factors per cell type.
 
+    A pandas ``groupby`` on the cells × factors table (``scanpy.get.aggregate`` would need an
+    AnnData built around it for the same result).
+
     Parameters
     ----------
     values

@@ -99,6 +99,9 @@ def check_no_empty_cells(matrix, where: str) -> None:
 def check_same_features(query_names, reference_names, model_name: str) -> None:
     """Raise unless the query has exactly the reference's features, in the same order.
 
+    Kept beside scvi-tools' ``_validate_var_names``, which only warns: a model reads features
+    by position, so other or reordered features give silently wrong latents.
+
     Parameters
     ----------
     query_names
@@ -128,6 +131,10 @@ def check_same_features(query_names, reference_names, model_name: str) -> None:
 
 def check_counts(matrix, where: str) -> None:
     """Raise unless ``matrix`` holds finite, non-negative integer counts.
+
+    Kept beside the check of scvi-tools' ``LayerField(is_count_data=True)``, which looks at a
+    sample of rows and only warns; this reads every stored value (in row blocks) and raises
+    before anything is registered.
 
     Parameters
     ----------

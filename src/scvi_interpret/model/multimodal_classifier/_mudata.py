@@ -131,6 +131,10 @@ def pad_query(
 ) -> tuple[md.MuData, dict[str, int]]:
     """The query with the reference's modalities and features, every modality every cell.
 
+    Kept beside scvi-tools' ``ArchesMixin.prepare_query_mudata``, which raises when the query
+    lacks one of the reference's modalities and does not align cells across modalities: a
+    mosaic query (RNA only, or cells measured in different modalities) needs both.
+
     Parameters
     ----------
     mdata
