@@ -232,3 +232,28 @@ def test_missing_batch_values_raise_before_any_change(pancreas_small):
     with pytest.raises(ValueError, match="1 missing values"):
         LinearVI.setup_anndata(pancreas_small, layer="counts", batch_key="donor_with_gap")
     _assert_unchanged(pancreas_small, before)
+
+
+def test_extra_metrics_of_the_loss_reach_the_history(liu_rna):
+    """Parity with scvi-tools' TrainingPlan: scalar extra_metrics are logged per epoch."""
+    import dataclasses
+
+    from scvi_interpret.model import LinearVAE
+
+    class WithLibraryMetric(LinearVAE):
+        def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
+            output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
+            library = tensors["X"].sum(1).log1p().mean()
+            return dataclasses.replace(output, extra_metrics={"log_library": library})
+
+    class Reporting(LinearVI):
+        _module_cls = WithLibraryMetric
+
+    adata = liu_rna[:300].copy()
+    Reporting.setup_anndata(adata, batch_key="batch")
+    model = Reporting(adata, n_latent=3, n_hidden=16)
+    model.train(max_epochs=2, enable_progress_bar=False, check_val_every_n_epoch=1)
+    logged = model.history["log_library_train"].to_numpy().ravel()
+    expected = float(np.log1p(np.asarray(adata.X.sum(1)).ravel()).mean())
+    assert len(logged) == 2 and np.allclose(logged, expected, rtol=0.05)
+    assert "log_library_validation" in model.history

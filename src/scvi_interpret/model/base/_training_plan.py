@@ -67,7 +67,8 @@ class TrainingPlan(ScviTrainingPlan):
     ``elbo_{mode}``, ``reconstruction_loss_{mode}``, ``kl_local_{mode}`` and
     ``kl_global_{mode}`` (``mode``: ``train`` or ``validation``) with the same values as
     scvi-tools (per-observation means; the global KL averaged over minibatches), and
-    ``classification_loss_{mode}`` (mean over minibatches) for modules that report one, so
+    ``classification_loss_{mode}`` (mean over minibatches) for modules that report one, and
+    each scalar of the loss's ``extra_metrics`` as ``{key}_{mode}`` (mean over cells), so
     ``model.history`` and early stopping read as usual. Under a distributed strategy, or when
     step-wise logging is asked for, scvi-tools' own logging is used.
     """
@@ -105,7 +106,7 @@ class TrainingPlan(ScviTrainingPlan):
         return self._elbo_sums.setdefault(
             mode,
             {"loss": 0.0, "reconstruction": 0.0, "kl_local": 0.0, "kl_global": 0.0, "n_obs": 0,
-             "n": 0},
+             "n": 0, "extra": {}},
         )  # fmt: skip
 
     def training_step(self, batch, batch_idx):
@@ -117,6 +118,8 @@ class TrainingPlan(ScviTrainingPlan):
         _, _, loss_output = self.forward(batch, loss_kwargs=self.loss_kwargs)
         self._sums("train")["loss"] += loss_output.loss.detach()
         self.compute_and_log_metrics(loss_output, self.train_metrics, "train")
+        if loss_output.extra_metrics:  # as scvi-tools: scib-metrics autotune reads these
+            self.prepare_scib_autotune(loss_output.extra_metrics, "training")
         return loss_output.loss
 
     def compute_and_log_metrics(self, loss_output: LossOutput, metrics: dict, mode: str) -> None:
@@ -134,6 +137,15 @@ class TrainingPlan(ScviTrainingPlan):
             sums["classification"] = (
                 sums.get("classification", 0.0) + loss_output.classification_loss.detach()
             )
+        extra = sums["extra"]
+        for key in loss_output.extra_metrics_keys:  # scalar extra metrics, as scvi-tools logs
+            value = loss_output.extra_metrics[key]
+            if isinstance(value, torch.Tensor) and value.dim() > 0:
+                continue  # scvi-tools logs only 0-d tensors (others feed autotune)
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            total, count = extra.get(key, (0.0, 0))
+            extra[key] = (total + value * loss_output.n_obs_minibatch,
+                          count + loss_output.n_obs_minibatch)  # fmt: skip
 
     def _log_epoch(self, mode: str) -> None:
         sums = self._sums(mode)
@@ -158,6 +170,8 @@ class TrainingPlan(ScviTrainingPlan):
             metrics[f"classification_loss_{mode}"] = torch.as_tensor(
                 sums["classification"] / sums["n"]
             )
+        for key, (total, count) in sums.get("extra", {}).items():
+            metrics[f"{key}_{mode}"] = torch.as_tensor(total / max(count, 1))
         self.log_dict(metrics, on_step=False, on_epoch=True)
         self._elbo_sums.pop(mode)
 
