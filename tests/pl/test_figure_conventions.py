@@ -90,3 +90,22 @@ def test_save_follows_scanpy(figdir):
     calls["modality_share"](save=elsewhere, show=False)  # a path with a folder: as given
     assert elsewhere.is_file()
     assert calls["loadings_heatmap"](save=True, return_fig=True) is not None
+
+
+def test_factor_heatmap_reads_an_anndata_like_scanpy(small_linear_vi):
+    model, adata = small_linear_vi
+    data = adata.copy()
+    model.get_latent_representation(data, key_added="X_linearvi")
+    data.obs["cell_type"] = data.obs["cell_type"].astype("category")
+    categories = list(data.obs["cell_type"].cat.categories)
+    data.uns["cell_type_colors"] = ["#ff0000"] + ["#0000ff"] * (len(categories) - 1)
+    fig = si.pl.factor_heatmap(data, groupby="cell_type", basis="X_linearvi",
+                               return_fig=True, show=False)  # fmt: skip
+    expected = si.tl.group_means(data.obsm["X_linearvi"], data.obs["cell_type"].to_numpy())
+    image = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(np.asarray(image), expected.to_numpy())
+    colours = {t.get_text(): t.get_color() for t in fig.axes[0].get_yticklabels()}
+    assert colours[categories[0]] == "#ff0000"
+    with pytest.raises(InvalidArgumentError, match="groupby="):
+        si.pl.factor_heatmap(data, basis="X_linearvi")
+    plt.close(fig)

@@ -9,6 +9,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from scvi_interpret.errors import InvalidArgumentError, UnknownNameError
+
 from ._figure import Save, finish, panels
 
 
@@ -78,7 +80,9 @@ def loadings_heatmap(
 
 
 def factor_heatmap(
-    group_means: pd.DataFrame,
+    data,
+    groupby: str | None = None,
+    basis: str | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
     save: Save = None,
@@ -88,8 +92,15 @@ def factor_heatmap(
 
     Parameters
     ----------
-    group_means
-        From :func:`scvi_interpret.tl.group_means`.
+    data
+        A table from :func:`scvi_interpret.tl.group_means`, or, as ``sc.pl.*`` take it, an
+        AnnData/MuData with the factors in ``.obsm[basis]`` (column names from
+        ``.uns[basis]["columns"]`` when stored there) and the groups in ``.obs[groupby]``.
+    groupby
+        ``.obs`` column of the groups (with an AnnData/MuData). Group labels take the
+        colours of ``.uns[f"{groupby}_colors"]`` when present, as in scanpy.
+    basis
+        ``.obsm`` key of the factors (with an AnnData/MuData), e.g. ``"X_linearvi"``.
     ax, show, save, return_fig
         As in scanpy: draw into the given axes, show the figure, save it (``True``, a
         suffix, or a path), return it.
@@ -100,8 +111,42 @@ def factor_heatmap(
 
     Examples
     --------
-    >>> latent = model.get_latent_representation()
+    >>> latent = model.get_latent_representation(key_added="X_linearvi")
     >>> si.pl.factor_heatmap(si.tl.group_means(latent, adata.obs["cell_type"]))
+    >>> si.pl.factor_heatmap(adata, groupby="cell_type", basis="X_linearvi")  # the same
     """
-    fig, owned = _heatmap(group_means, "Mean factor value per group", "mean (z-scored)", ax)
+    colours = None
+    if isinstance(data, pd.DataFrame):
+        means = data
+    else:
+        means, colours = _means_from_cells(data, groupby, basis)
+    fig, owned = _heatmap(means, "Mean factor value per group", "mean (z-scored)", ax)
+    if colours is not None:
+        panel = fig.axes[0] if owned else panels(ax, 1, (0, 0))[1][0]
+        for label in panel.get_yticklabels():
+            label.set_color(colours.get(label.get_text(), "black"))
     return finish(fig, show, save, return_fig, "factor_heatmap", owned)
+
+
+def _means_from_cells(data, groupby: str | None, basis: str | None):
+    """Group means of ``data.obsm[basis]`` by ``data.obs[groupby]``, and the group colours."""
+    from scvi_interpret.tl import group_means
+
+    if groupby is None or basis is None:
+        raise InvalidArgumentError(
+            "With an AnnData/MuData, name the groups and the factors: "
+            "groupby='cell_type', basis='X_linearvi' (an .obsm key)."
+        )
+    if basis not in data.obsm:
+        raise UnknownNameError(f"basis={basis!r} is not in .obsm (it has {list(data.obsm)}).")
+    if groupby not in data.obs:
+        raise UnknownNameError(f"groupby={groupby!r} is not an .obs column.")
+    stored = data.uns.get(basis)
+    names = stored.get("columns") if isinstance(stored, dict) else None
+    groups = data.obs[groupby]
+    means = group_means(np.asarray(data.obsm[basis]), groups.to_numpy(), names=names)
+    colours = None
+    palette = data.uns.get(f"{groupby}_colors")
+    if palette is not None and isinstance(groups.dtype, pd.CategoricalDtype):
+        colours = dict(zip(map(str, groups.cat.categories), palette, strict=False))
+    return means, colours
