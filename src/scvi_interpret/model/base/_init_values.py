@@ -27,6 +27,9 @@ def gene_log_frequencies(counts) -> torch.Tensor:
     return log_frequencies_tensor(count_statistics(counts))
 
 
+NO_STATISTICS = "The registry has no count statistics"
+
+
 def registered_statistics(model, registry_key: str = "X") -> dict | None:
     """Count statistics of a counts field for building a model's module.
 
@@ -52,7 +55,7 @@ def registered_statistics(model, registry_key: str = "X") -> dict | None:
     stored = model.registry_.get(STATISTICS_KEY, {}).get(registry_key)
     if stored is None:
         warnings.warn(
-            "The registry has no count statistics (it does not come from "
+            f"{NO_STATISTICS} (it does not come from "
             "si.data.SomaDataModule): the decoder starts from equal feature frequencies, "
             "which trains more slowly.",
             ScviInterpretWarning,

@@ -188,6 +188,21 @@ def load_saved_files(
 
 
 @contextmanager
+def reference_weights_follow() -> Iterator[None]:
+    """Within this block the module's start values do not matter (``load_query_data``).
+
+    A query model's weights are the reference's, loaded right after its module is built, so
+    the note that the registry has no count statistics for start values asks nothing of the
+    user there.
+    """
+    from ._init_values import NO_STATISTICS
+
+    with safe_model_files(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=NO_STATISTICS)
+        yield
+
+
+@contextmanager
 def safe_model_files(trust_pickle: bool = False) -> Iterator[None]:
     """Within this block, scvi-tools reads model files with :func:`load_saved_files`.
 

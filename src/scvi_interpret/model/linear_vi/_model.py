@@ -49,7 +49,7 @@ from scvi_interpret.model.base import (
 )
 from scvi_interpret.model.base._hub import HubMixin
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
-from scvi_interpret.model.base._safe_files import safe_model_files
+from scvi_interpret.model.base._safe_files import reference_weights_follow, safe_model_files
 from scvi_interpret.model.base._store import store_array
 from scvi_interpret.model.base._training_guard import (
     check_enough_cells,
@@ -413,7 +413,7 @@ class LinearVI(
             if kwargs.get("inplace_subset_query_vars", False):  # scvi-tools subsets in place
                 query_genes = reference_genes[reference_genes.isin(query_genes)]
             check_same_features(query_genes, reference_genes, cls.__name__)
-        with safe_model_files():
+        with reference_weights_follow():  # safe model files; start values are overwritten
             model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         keep_query_registry(model, kwargs.get("registry"))
         if not kwargs.get("unfrozen", False):

@@ -42,7 +42,7 @@ from scvi_interpret.model.base import (
 )
 from scvi_interpret.model.base._hub import HubMixin
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
-from scvi_interpret.model.base._safe_files import safe_model_files
+from scvi_interpret.model.base._safe_files import reference_weights_follow, safe_model_files
 from scvi_interpret.model.base._store import store_array, store_obs
 from scvi_interpret.model.base._training_guard import (
     check_enough_cells,
@@ -635,7 +635,7 @@ class MultimodalClassifier(
                         f"The cells of the query's modality {key!r} are not the MuData's cells; "
                         "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
                     )
-        with safe_model_files():
+        with reference_weights_follow():  # safe model files; start values are overwritten
             model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         keep_query_registry(model, kwargs.get("registry"))
         model.module.is_query = True

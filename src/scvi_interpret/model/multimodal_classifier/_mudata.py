@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import mudata as md
 import numpy as np
@@ -87,6 +89,19 @@ def check_mudata(
         )
 
 
+@contextmanager
+def _quiet_mudata() -> Iterator[None]:
+    """Build a MuData without mudata's notices that call for no action here.
+
+    mudata ≥ 0.4's update behaviour (no pulling of modality columns; ``obs`` is set right
+    after), and features that are unique per modality only (a gene CD14 and a protein CD14
+    are two features), which the data set loaders accept the same way.
+    """
+    with md.set_options(pull_on_update=False), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*var_names are (intersecting|not unique)")
+        yield
+
+
 def check_classes(class_names: list[str], unlabeled_category: str) -> None:
     """Raise unless the labels name at least two classes besides the unlabelled category."""
     if len(class_names) < 2:
@@ -118,7 +133,8 @@ def align_mudata(mdata: md.MuData) -> md.MuData:
     padded = {}
     for key, modality in mdata.mod.items():
         padded[key] = _reindex_cells(modality, mdata.obs_names)
-    aligned = md.MuData(padded)
+    with _quiet_mudata():
+        aligned = md.MuData(padded)
     global_columns = [c for c in mdata.obs.columns if ":" not in c]
     aligned.obs = mdata.obs[global_columns].copy()
     for key, modality in mdata.mod.items():
@@ -158,7 +174,8 @@ def pad_query(
             )
         missing[key] = int((~pd.Index(features).isin(source.var_names)).sum())
         modalities[key] = _reindex_features(source, pd.Index(features))
-    query = md.MuData(modalities)
+    with _quiet_mudata():
+        query = md.MuData(modalities)
     query.obs = mdata.obs[[c for c in mdata.obs.columns if ":" not in c]].copy()
     return query, missing
 
