@@ -138,3 +138,12 @@ def test_classifier_refuses_unaligned_or_log_normalised_mudata(small_classifier,
                  lambda: model.get_latent_representation(log_normalised)):  # fmt: skip
         with pytest.raises(ScviInterpretError, match=r"mdata.mod\['rna'\].X contains non-int"):
             call()
+
+
+def test_a_model_set_up_without_batch_or_labels_takes_new_data(liu_rna):
+    adata = liu_rna[:200].copy()
+    LinearVI.setup_anndata(adata)  # scvi-tools registers constant batch and label columns
+    model = LinearVI(adata, n_latent=2, n_hidden=8)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    new = _user_copy(liu_rna[200:300])
+    assert model.get_latent_representation(new).shape == (100, 2)

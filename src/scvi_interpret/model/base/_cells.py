@@ -231,9 +231,11 @@ def _categorical_columns(registry: dict) -> Iterator[tuple[str, str, list[str], 
     """``(field, obs column, known categories, unlabelled category)`` of each categorical field."""
     for key, field in registry["field_registries"].items():
         state = field.get("state_registry", {})
-        if "categorical_mapping" in state and state.get("original_key"):
+        original = state.get("original_key")
+        # no key given at setup: scvi-tools registered a constant column it fills itself
+        if "categorical_mapping" in state and original and not original.startswith("_scvi"):
             known = [str(c) for c in state["categorical_mapping"]]
-            yield key, state["original_key"], known, state.get("unlabeled_category")
+            yield key, original, known, state.get("unlabeled_category")
         for column, known in (state.get("mappings") or {}).items():
             yield key, column, [str(c) for c in known], None
 
