@@ -58,7 +58,9 @@ def store_obs(holder, columns: dict[str, object]) -> None:
     for name, values in columns.items():
         if name in holder.obs:
             _warn_replaced(f"obs[{name!r}]")
-        holder.obs[name] = values.to_numpy() if isinstance(values, pd.Series) else values
+        if isinstance(values, pd.Series):  # in cell order; keep its dtype (categories)
+            values = values.set_axis(holder.obs_names)
+        holder.obs[name] = values
 
 
 def store_settings(holder, key: str, settings: dict) -> None:
