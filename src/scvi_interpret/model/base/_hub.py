@@ -62,10 +62,9 @@ class HubMixin:
 
         Examples
         --------
+        >>> from scvi.hub import HubModel
         >>> hub_model = model.to_hub_model("pbmc_reference", description="Liu CITE-seq B1–B2")
-        >>> HubModel = type(hub_model)
-        >>> same = HubModel("pbmc_reference")
-        >>> same.load_model(adata=query)
+        >>> HubModel("pbmc_reference").load_model(adata=adata)  # as after a pull
         """
         import anndata
         from scvi.hub import HubMetadata, HubModel
