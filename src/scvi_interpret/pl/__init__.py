@@ -1,4 +1,4 @@
-"""Figures in scanpy style: ``show=``, ``save=``, and the figure on ``return_fig=True``."""
+"""Figures in scanpy style: ``ax=``, ``show=``, ``save=`` (into ``figdir``), ``return_fig=``."""
 
 from ._attribution import beeswarm, deletion_curve, feature_importance, modality_share
 from ._latent import archetypes, traversal_heatmap
