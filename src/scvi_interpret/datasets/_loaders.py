@@ -9,7 +9,15 @@ import anndata as ad
 import mudata as md
 import pandas as pd
 
-from ._files import PANCREAS, PBMC_CITESEQ, PBMC_MOSAIC, DataFile, DataFileMismatchError, locate
+from ._files import (
+    BMMC_MULTIOME,
+    PANCREAS,
+    PBMC_CITESEQ,
+    PBMC_MOSAIC,
+    DataFile,
+    DataFileMismatchError,
+    locate,
+)
 
 
 def _check_shape(obj: ad.AnnData | md.MuData, expected: dict[str, tuple[int, int]], name: str):
@@ -129,4 +137,38 @@ def pbmc_mosaic(data_dir: str | os.PathLike | None = None) -> md.MuData:
     for frame in [mdata.obs, *(mdata.mod[m].obs for m in mdata.mod)]:
         frame.rename(columns=lambda c: c.replace("celltype", "cell_type"), inplace=True)
         _as_category(frame, ["cell_type", "batch"])
+    return mdata
+
+
+def bmmc_multiome(data_dir: str | os.PathLike | None = None) -> md.MuData:
+    """Paired RNA + ATAC of bone-marrow cells (10x Multiome), Luecken et al. (2021).
+
+    A 5,000-cell subset of the NeurIPS 2021 multimodal benchmark: four sequencing sites (a
+    natural reference/query split), ten donors, 22 cell types.
+
+    Parameters
+    ----------
+    data_dir
+        Folder with ``bmmc_multiome_luecken2021.h5mu``; defaults to ``$SCVI_INTERPRET_DATA``,
+        then the user cache folder.
+
+    Returns
+    -------
+    MuData with 5,000 cells: ``rna`` (4,000 genes, integer UMI counts; ``var["gene_stable_id"]``
+    holds Ensembl ids) and ``atac`` (20,001 peaks ``chrN-start-end``, binary accessibility;
+    ``var["chrom"]``). ``obs`` has ``cell_type`` (22), ``batch`` (the site, site1–site4) and
+    ``donor``; ``Site`` and ``DonorID`` as in the source.
+
+    Examples
+    --------
+    >>> mdata = si.datasets.bmmc_multiome()
+    >>> mdata["rna"].n_vars, mdata["atac"].n_vars
+    (4000, 20001)
+    >>> reference = mdata[mdata.obs["batch"] != "site4"].copy()  # query: site4
+    """
+    mdata = _read_mudata(BMMC_MULTIOME, data_dir)
+    _check_shape(mdata, {"rna": (5000, 4000), "atac": (5000, 20001)}, "bmmc_multiome")
+    mdata.obs["batch"] = mdata.obs["Site"]
+    mdata.obs["donor"] = mdata.obs["DonorID"]
+    _as_category(mdata.obs, ["cell_type", "batch", "donor"])
     return mdata
