@@ -121,3 +121,18 @@ def test_plain_encoding_round_trips_what_models_save():
     assert back["scalar"] == 0.5 and back["nested"][1] == (1, "two") and back["none"] is None
     with pytest.raises(TypeError, match="no plain encoding"):
         to_plain({"f": _Touch("x")})
+
+
+def test_program_vi_built_from_a_gmt_path_saves_and_loads(pancreas_small, gmt_dir, tmp_path):
+    from scvi_interpret.model import ProgramVI
+
+    ProgramVI.setup_anndata(pancreas_small, layer="counts")
+    model = ProgramVI(pancreas_small, gene_programs=gmt_dir / "h.all.v7.5.1.symbols.gmt",
+                      n_hidden=16)  # fmt: skip
+    model.train(max_epochs=1, enable_progress_bar=False)
+    model.save(tmp_path / "programs")
+    torch.load(tmp_path / "programs" / "model.pt", weights_only=True)
+    loaded = ProgramVI.load(tmp_path / "programs", adata=_user_copy(pancreas_small))
+    assert loaded.program_names == model.program_names
+    np.testing.assert_allclose(loaded.get_program_activity().to_numpy(),
+                               model.get_program_activity().to_numpy(), atol=1e-6)  # fmt: skip

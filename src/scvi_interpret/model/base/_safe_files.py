@@ -51,6 +51,8 @@ def to_plain(value, where: str = "model file"):
     for builtin in (bool, int, float, str):  # subclasses (np.str_, …) pickle as their class
         if isinstance(value, builtin):
             return builtin(value)
+    if isinstance(value, os.PathLike):  # e.g. a GMT path given to ProgramVI
+        return os.fspath(value)
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
             return {TAG: "ndarray", "values": torch.from_numpy(np.ascontiguousarray(value))}
