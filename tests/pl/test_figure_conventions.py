@@ -24,7 +24,7 @@ def _importance(modalities=("rna", "protein")) -> pd.DataFrame:
             rows.append({"target": "NK", "modality": modality, "feature": f"{modality}_{i}",
                          "mean_shap": value, "mean_abs_shap": value, "rank": i + 1})  # fmt: skip
     table = pd.DataFrame(rows)
-    table.attrs["modalities"] = list(modalities)  # as get_feature_importance sets it
+    table.attrs["modality_keys"] = dict.fromkeys(modalities)  # as get_feature_importance sets it
     return table
 
 

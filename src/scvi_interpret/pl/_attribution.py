@@ -39,7 +39,8 @@ def feature_importance(
     ``direction``): red when high values push the target up, blue when low values do (the
     feature's absence marks the target), grey without a clear direction; the legend says so.
     Tables without that column are coloured by the sign of the mean SHAP value. Panels keep
-    one modality order for every target (the table's, ``attrs["modalities"]``, else sorted).
+    one modality order for every target (the model's, the keys of
+    ``attrs["modality_keys"]``; else sorted).
 
     Parameters
     ----------
@@ -65,7 +66,7 @@ def feature_importance(
             f"{importance['target'].unique()[:5].tolist()}."
         )
     present = set(rows["modality"])
-    order = importance.attrs.get("modalities") or sorted(set(importance["modality"]))
+    order = list(importance.attrs.get("modality_keys") or sorted(set(importance["modality"])))
     modalities = [m for m in order if m in present]
     fig, axes, owned = panels(ax, len(modalities), (4.2 * len(modalities), 0.28 * n_top + 1.6))
     for panel, modality in zip(axes, modalities, strict=True):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 from scvi import REGISTRY_KEYS
+from scvi.data._constants import _SCVI_UUID_KEY
 
 from scvi_interpret.errors import (
     ArgumentTypeError,
@@ -19,7 +20,7 @@ from scvi_interpret.errors import (
 
 from ._setup import check_continuous_covariates, check_has_cells
 from ._store import store_array
-from ._validation import check_counts, get_matrix
+from ._validation import check_aligned, check_counts, get_matrix
 
 COUNTS_PREFIX = "X"
 
@@ -211,12 +212,8 @@ def check_new_data(registry: dict, data) -> None:
     for key, mod_key, _ in counts_fields(registry):
         holder = data if mod_key is None else data.mod[mod_key]
         where = "adata" if mod_key is None else f"mdata.mod[{mod_key!r}]"
-        if mod_key is not None and not holder.obs_names.equals(data.obs_names):
-            raise InvalidDataError(
-                f"The cells of {where} ({holder.n_obs}) are not the MuData's cells "
-                f"({data.n_obs}) in the same order. Align them first: "
-                "`mdata = MultimodalClassifier.align_mudata(mdata)`."
-            )
+        if mod_key is not None:
+            check_aligned(data, mod_key)
         location = registry["field_registries"][key]["data_registry"]
         layer = location.get("attr_key") if location.get("attr_name") == "layers" else None
         check_counts(
@@ -257,7 +254,7 @@ def check_known_categories(registry: dict, obs: pd.DataFrame) -> None:
             )
         values = obs[column]
         n_missing = int(values.isna().sum())
-        new = sorted(set(values.dropna().astype(str)) - set(known))
+        new = sorted(set(map(str, pd.unique(values.dropna()))) - set(known))  # not per cell
         if not new and not n_missing:
             continue
         found = (
@@ -304,8 +301,19 @@ class CellsMixin:
             )
         if adata is not None and adata is not self.adata:
             check_adata_features(self, adata)
-            check_new_data(self.registry_, adata)
+            if not self._registered_here(adata):  # its counts were checked when registered
+                check_new_data(self.registry_, adata)
         return Cells(self, adata=self._validate_anndata(adata))
+
+    def _registered_here(self, adata) -> bool:
+        """``adata`` itself (not a copy) is already registered with this model.
+
+        Read from scvi-tools' manager store without ``get_anndata_manager``, which would
+        register a copy as a side effect.
+        """
+        uuid = getattr(adata, "uns", {}).get(_SCVI_UUID_KEY)
+        manager = type(self)._per_instance_manager_store.get(self.id, {}).get(uuid)
+        return manager is not None and manager.adata is adata
 
     def get_latent_representation(
         self,

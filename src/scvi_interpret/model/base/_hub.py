@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._safe_files import safe_model_files
+from ._cells import counts_fields
 
 
 class HubMixin:
@@ -73,13 +73,14 @@ class HubMixin:
         self.save(str(folder), save_anndata=save_anndata, overwrite=overwrite)
         if metrics is not None:
             (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
-        with safe_model_files():
-            metadata = HubMetadata.from_dir(
-                str(folder),
-                anndata_version=anndata.__version__,
-                training_data_url=training_data_url,
-                model_parent_module="scvi_interpret.model",
-            )
+        # what HubMetadata.from_dir would read back from the file, taken from the model
+        metadata = HubMetadata(
+            scvi_version=self.registry_["scvi_version"],
+            anndata_version=anndata.__version__,
+            model_cls_name=self.registry_["model_name"],
+            training_data_url=training_data_url,
+            model_parent_module="scvi_interpret.model",
+        )
         modalities = list(data_modalities or getattr(self, "modalities", None) or ["rna"])
         card = _model_card(self, license_info, description, modalities, list(tissues),
                            training_data_url, metrics)  # fmt: skip
@@ -104,7 +105,7 @@ def _model_card(model, license_info, description, modalities, tissues, data_url,
             f"scvi_version:{scvi.__version__}"]  # fmt: skip
     tags += [f"modality:{m}" for m in modalities] + [f"tissue:{t}" for t in tissues]
     header = ModelCardData(license=license_info, library_name="scvi-tools", tags=tags).to_yaml()
-    features = {key: len(names) for key, _, names in _counts(registry)}
+    features = {key: len(names) for key, _, names in counts_fields(registry)}
     parameters = {k: v for k, v in model.init_params_.get("non_kwargs", {}).items()
                   if isinstance(v, str | int | float | bool | type(None))}  # fmt: skip
     lines = [
@@ -125,9 +126,3 @@ def _model_card(model, license_info, description, modalities, tissues, data_url,
     if metrics:
         lines += ["", "## Metrics", ""] + [f"- {k}: {v}" for k, v in metrics.items()]
     return ModelCard("\n".join(lines) + "\n")
-
-
-def _counts(registry: dict):
-    from ._cells import counts_fields
-
-    return counts_fields(registry)

@@ -351,7 +351,6 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
             top_k, stability,
         )  # fmt: skip
         frame = result.to_frame(plan.modalities)
-        frame.attrs["modalities"] = list(dict.fromkeys(plan.modalities))
         settings = {
             "method": "expected_gradients",
             "n_background": n_background,

@@ -6,12 +6,14 @@ import hashlib
 import os
 from pathlib import Path
 
+from scvi.model.base._constants import SAVE_KEYS
+
 from scvi_interpret.errors import ModelFileError
 
 from ._safe_files import read_model_file, safe_model_files, write_plain
 
 CHECKSUM_SUFFIX = ".sha256"
-MODEL_FILE = "model.pt"
+MODEL_FILE = SAVE_KEYS.MODEL_FNAME
 
 
 def file_digest(path: Path) -> str:
@@ -92,10 +94,12 @@ class CheckedPersistenceMixin:
                 f"{checksum.name}): it was changed or corrupted. Load a good copy, or save the "
                 "model again."
             )
+        already_read = {}
         if os.path.exists(model_file):
             saved = read_model_file(model_file, "cpu", trust_pickle)
+            already_read[model_file] = saved  # scvi-tools' load below reuses it
             if adata is not None and adata is not False:
                 check_features(saved["attr_dict"]["registry_"], adata, cls.__name__)
                 check_new_data(saved["attr_dict"]["registry_"], adata)
-        with safe_model_files(trust_pickle):
+        with safe_model_files(trust_pickle, already_read):
             return super().load(dir_path, adata=adata, prefix=prefix, **kwargs)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from scvi.model.base._constants import SAVE_KEYS
 
 from scvi_interpret.errors import ModelFileError
 
@@ -158,23 +159,29 @@ def load_saved_files(
     map_location=None,
     backup_url: str | None = None,
     trust_pickle: bool = False,
+    already_read: dict[Path, dict] | None = None,
 ):
     """scvi-tools' ``_load_saved_files``, reading the model file with :func:`read_model_file`.
 
-    Returns ``(attr_dict, var_names, model_state_dict, adata)`` as scvi-tools does.
+    ``already_read`` maps a model file to its decoded content when the caller read it before
+    (``load`` reads it once to check the data first). Returns ``(attr_dict, var_names,
+    model_state_dict, adata)`` as scvi-tools does.
     """
     import anndata
     import mudata
     from scvi.data._download import _download
 
-    name = f"{prefix or ''}model.pt"
-    _download(backup_url, dir_path, name)
-    saved = read_model_file(Path(dir_path) / name, map_location, trust_pickle)
+    model_file = Path(dir_path) / f"{prefix or ''}{SAVE_KEYS.MODEL_FNAME}"
+    saved = (already_read or {}).get(model_file)
+    if saved is None:
+        _download(backup_url, dir_path, model_file.name)
+        saved = read_model_file(model_file, map_location, trust_pickle)
     attr_dict = saved["attr_dict"]
     adata = None
     if load_adata:
         is_mudata = attr_dict["registry_"].get("setup_method_name") == "setup_mudata"
-        file_name = f"{prefix or ''}{'mdata.h5mu' if is_mudata else 'adata.h5ad'}"
+        data_name = SAVE_KEYS.MDATA_FNAME if is_mudata else SAVE_KEYS.ADATA_FNAME
+        file_name = f"{prefix or ''}{data_name}"
         data_path = os.path.join(dir_path, file_name)
         if os.path.exists(data_path):
             adata = mudata.read(data_path) if is_mudata else anndata.read_h5ad(data_path)
@@ -205,7 +212,9 @@ def reference_weights_follow() -> Iterator[None]:
 
 
 @contextmanager
-def safe_model_files(trust_pickle: bool = False) -> Iterator[None]:
+def safe_model_files(
+    trust_pickle: bool = False, already_read: dict[Path, dict] | None = None
+) -> Iterator[None]:
     """Within this block, scvi-tools reads model files with :func:`load_saved_files`.
 
     scvi-tools calls its module-level ``_load_saved_files`` from ``BaseModelClass.load``,
@@ -220,7 +229,7 @@ def safe_model_files(trust_pickle: bool = False) -> Iterator[None]:
     if sys.modules.get("scvi.hub._metadata") is not None:  # scvi-hub's model card reader
         modules.append(sys.modules["scvi.hub._metadata"])
     originals = [module._load_saved_files for module in modules]
-    reader = partial(load_saved_files, trust_pickle=trust_pickle)
+    reader = partial(load_saved_files, trust_pickle=trust_pickle, already_read=already_read)
     for module in modules:
         module._load_saved_files = reader
     try:

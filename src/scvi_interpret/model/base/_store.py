@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,12 +18,12 @@ def _warn_replaced(where: str) -> None:
     )
 
 
-def store_array(holder, slot: str, key: str, values, columns: Sequence[str] | None = None):
+def store_array(holder, slot: str, key: str, values) -> None:
     """Write ``values`` as a numpy array to ``holder.<slot>[key]``, its column names to ``uns``.
 
     ``sc.pl.embedding(basis=key)`` and ``sc.pp.neighbors(use_rep=key)`` read ``.obsm``
-    arrays; a DataFrame there breaks them. Column names go to ``holder.uns[key]["columns"]``.
-    Replacing an existing key warns.
+    arrays; a DataFrame there breaks them. A DataFrame's column names go to
+    ``holder.uns[key]["columns"]``. Replacing an existing key warns.
 
     Parameters
     ----------
@@ -37,20 +36,13 @@ def store_array(holder, slot: str, key: str, values, columns: Sequence[str] | No
         The user's ``key_added``.
     values
         Array or DataFrame in the slot's row order.
-    columns
-        Column names (default: a DataFrame's columns).
     """
     container = getattr(holder, slot)
     if key in container:
         _warn_replaced(f"{slot}[{key!r}]")
-    if columns is None and isinstance(values, pd.DataFrame):
-        columns = values.columns
     container[key] = np.asarray(values)
-    if columns is not None:
-        entry = holder.uns.get(key)
-        entry = dict(entry) if isinstance(entry, dict) else {}
-        entry["columns"] = [str(c) for c in columns]
-        holder.uns[key] = entry
+    if isinstance(values, pd.DataFrame):
+        store_settings(holder, key, {"columns": [str(c) for c in values.columns]})
 
 
 def store_obs(holder, columns: dict[str, object]) -> None:

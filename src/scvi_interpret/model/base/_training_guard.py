@@ -15,7 +15,8 @@ from lightning.pytorch.callbacks import Callback
 from scvi_interpret.errors import InvalidArgumentError, InvalidDataError, ScviInterpretWarning
 
 MIN_TRAINING_CELLS = 3  # scvi-tools drops a last minibatch of 1–2 cells (BatchNorm needs > 1)
-_FILLED_BY_THE_PLAN = {"self", "module", "tensors", "inference_outputs", "generative_outputs"}
+_FILLED_BY_THE_PLAN = {"self", "module", "tensors", "inference_outputs", "generative_outputs",
+                       "kl_weight"}  # fmt: skip
 
 
 def _named_parameters(function: Callable) -> tuple[set[str], bool]:
@@ -49,7 +50,7 @@ def check_plan_kwargs(plan_kwargs: dict | None, plan_cls: type, module) -> None:
     loss_names, loss_takes_any = _named_parameters(module.loss)
     if loss_takes_any:
         return
-    accepted = (accepted | loss_names) - _FILLED_BY_THE_PLAN - {"kl_weight"}
+    accepted = (accepted | loss_names) - _FILLED_BY_THE_PLAN
     unknown = [name for name in plan_kwargs if name not in accepted]
     if unknown:
         hints = {n: difflib.get_close_matches(n, sorted(accepted), n=1) for n in unknown}

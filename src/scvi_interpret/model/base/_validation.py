@@ -146,3 +146,19 @@ def check_counts(matrix, where: str) -> None:
     """
     for values in _stored_values(matrix):
         check_count_values(values, where)
+
+
+ALIGN_FIX = (
+    "Align them first: `mdata = MultimodalClassifier.align_mudata(mdata)` gives every modality "
+    "every cell (zeros where a cell was not measured) in the MuData's order."
+)
+
+
+def check_aligned(mdata, key: str, fix: str = ALIGN_FIX) -> None:
+    """Raise unless modality ``key`` has the MuData's cells, in the MuData's order."""
+    modality = mdata.mod[key]
+    if not modality.obs_names.equals(mdata.obs_names):
+        raise InvalidDataError(
+            f"The cells of modality {key!r} ({modality.n_obs}) are not the MuData's cells "
+            f"({mdata.n_obs}) in the same order. {fix}"
+        )

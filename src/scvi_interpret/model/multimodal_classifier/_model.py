@@ -49,6 +49,7 @@ from scvi_interpret.model.base._training_guard import (
     check_plan_kwargs,
     train_keeping_interrupts,
 )
+from scvi_interpret.model.base._validation import check_aligned
 from scvi_interpret.tl import expected_calibration_error, fit_temperature
 
 from ._attribution import MultimodalInterpretabilityMixin
@@ -224,8 +225,8 @@ class MultimodalClassifier(
             obs_keys["labels_key"] = labels_key
         check_mudata(mdata, modalities, layers, obs_keys)
         if "source_registry" not in kwargs:
-            labels = mdata.obs[labels_key].dropna().astype(str)
-            check_classes(sorted(set(labels) - {unlabeled_category}), unlabeled_category)
+            labels = set(map(str, pd.unique(mdata.obs[labels_key].dropna())))  # not per cell
+            check_classes(sorted(labels - {unlabeled_category}), unlabeled_category)
         fields = [
             MuDataLayerField(
                 modality_key(name),
@@ -630,11 +631,8 @@ class MultimodalClassifier(
                         "the reference's. Call `query = MultimodalClassifier."
                         "prepare_query_mudata(query, reference_model)` first."
                     )
-                if not adata.mod[key].obs_names.equals(adata.obs_names):
-                    raise InvalidDataError(
-                        f"The cells of the query's modality {key!r} are not the MuData's cells; "
-                        "call `MultimodalClassifier.prepare_query_mudata(query, reference)`."
-                    )
+                check_aligned(adata, key, fix="Call `MultimodalClassifier."
+                              "prepare_query_mudata(query, reference)`.")  # fmt: skip
         with reference_weights_follow():  # safe model files; start values are overwritten
             model = super().load_query_data(adata=adata, reference_model=reference_model, **kwargs)
         keep_query_registry(model, kwargs.get("registry"))

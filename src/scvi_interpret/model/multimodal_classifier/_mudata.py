@@ -19,7 +19,7 @@ from scvi_interpret.errors import (
     UnknownNameError,
 )
 from scvi_interpret.model.base import check_counts, check_has_cells, check_obs_keys, get_matrix
-from scvi_interpret.model.base._validation import row_totals
+from scvi_interpret.model.base._validation import check_aligned, row_totals
 
 
 def check_mudata(
@@ -66,13 +66,7 @@ def check_mudata(
                 f"modalities[{name!r}]={key!r} is not a modality of the MuData "
                 f"(it has {list(mdata.mod)})."
             )
-        if not mdata.mod[key].obs_names.equals(mdata.obs_names):
-            raise InvalidDataError(
-                f"The cells of modality {key!r} ({mdata.mod[key].n_obs}) are not the MuData's "
-                f"cells ({mdata.n_obs}) in the same order. Align them first: "
-                "`mdata = MultimodalClassifier.align_mudata(mdata)` gives every modality every "
-                "cell (zeros where a cell was not measured) in the MuData's order."
-            )
+        check_aligned(mdata, key)
     check_obs_keys(mdata, dict(obs_keys))
     total = np.zeros(mdata.n_obs)
     for name, key in modalities.items():
