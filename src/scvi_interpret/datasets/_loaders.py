@@ -28,8 +28,8 @@ def _check_shape(obj: ad.AnnData | md.MuData, expected: dict[str, tuple[int, int
             raise DataFileMismatchError(f"{where} has shape {found}, expected {shape}.")
 
 
-def _read_mudata(data_file: DataFile, data_dir) -> md.MuData:
-    path = locate(data_file, data_dir)
+def _read_mudata(data_file: DataFile, data_dir, download: bool = True) -> md.MuData:
+    path = locate(data_file, data_dir, download)
     with warnings.catch_warnings():
         # mudata announces a future change of its pull/update defaults on every read
         warnings.simplefilter("ignore", FutureWarning)
@@ -46,7 +46,7 @@ def _as_category(frame: pd.DataFrame, columns: list[str]) -> None:
             frame[column] = frame[column].astype("category")
 
 
-def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
+def pancreas(data_dir: str | os.PathLike | None = None, download: bool = True) -> ad.AnnData:
     """Human pancreas, donor 1 of Baron et al. (2016).
 
     Parameters
@@ -54,6 +54,10 @@ def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
     data_dir
         Folder with ``pancreas_baron_human1.h5ad``; defaults to ``$SCVI_INTERPRET_DATA``,
         then the user cache folder.
+    download
+        If the file is in none of those folders, download its published archive (once,
+        checksum-verified, into ``data_dir`` or the user cache folder) and convert it.
+        ``False`` raises :class:`DataFileMissingError` instead.
 
     Returns
     -------
@@ -68,7 +72,7 @@ def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
         obs: 'cell_type', 'donor', 'batch'
         layers: 'counts'
     """
-    adata = ad.read_h5ad(locate(PANCREAS, data_dir))
+    adata = ad.read_h5ad(locate(PANCREAS, data_dir, download))
     _check_shape(adata, {"": (1937, 20125)}, "pancreas")
     adata.obs["batch"] = adata.obs["donor"]
     _as_category(adata.obs, ["cell_type", "batch", "donor"])
@@ -76,7 +80,7 @@ def pancreas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
     return adata
 
 
-def pbmc_citeseq(data_dir: str | os.PathLike | None = None) -> md.MuData:
+def pbmc_citeseq(data_dir: str | os.PathLike | None = None, download: bool = True) -> md.MuData:
     """CITE-seq PBMCs of COVID-19 patients and healthy controls, Liu et al. (2021).
 
     Parameters
@@ -84,6 +88,10 @@ def pbmc_citeseq(data_dir: str | os.PathLike | None = None) -> md.MuData:
     data_dir
         Folder with ``pbmc_citeseq_liu2021.h5mu``; defaults to ``$SCVI_INTERPRET_DATA``,
         then the user cache folder.
+    download
+        If the file is in none of those folders, download its published archive (once,
+        checksum-verified, into ``data_dir`` or the user cache folder) and convert it.
+        ``False`` raises :class:`DataFileMissingError` instead.
 
     Returns
     -------
@@ -101,7 +109,7 @@ def pbmc_citeseq(data_dir: str | os.PathLike | None = None) -> md.MuData:
     >>> mdata.obs["batch"].value_counts().sort_index().index.tolist()
     ['B1', 'B2', 'B3']
     """
-    mdata = _read_mudata(PBMC_CITESEQ, data_dir)
+    mdata = _read_mudata(PBMC_CITESEQ, data_dir, download)
     _check_shape(mdata, {"rna": (30534, 1000), "prot": (30534, 192)}, "pbmc_citeseq")
     _as_category(mdata.obs, ["cell_type", "batch", "donor", "condition"])
     return mdata
@@ -140,7 +148,7 @@ def pbmc_mosaic(data_dir: str | os.PathLike | None = None) -> md.MuData:
     return mdata
 
 
-def bmmc_multiome(data_dir: str | os.PathLike | None = None) -> md.MuData:
+def bmmc_multiome(data_dir: str | os.PathLike | None = None, download: bool = True) -> md.MuData:
     """Paired RNA + ATAC of bone-marrow cells (10x Multiome), Luecken et al. (2021).
 
     A 5,000-cell subset of the NeurIPS 2021 multimodal benchmark: four sequencing sites (a
@@ -151,6 +159,10 @@ def bmmc_multiome(data_dir: str | os.PathLike | None = None) -> md.MuData:
     data_dir
         Folder with ``bmmc_multiome_luecken2021.h5mu``; defaults to ``$SCVI_INTERPRET_DATA``,
         then the user cache folder.
+    download
+        If the file is in none of those folders, download its published archive (once,
+        checksum-verified, into ``data_dir`` or the user cache folder) and convert it.
+        ``False`` raises :class:`DataFileMissingError` instead.
 
     Returns
     -------
@@ -166,7 +178,7 @@ def bmmc_multiome(data_dir: str | os.PathLike | None = None) -> md.MuData:
     (4000, 20001)
     >>> reference = mdata[mdata.obs["batch"] != "site4"].copy()  # query: site4
     """
-    mdata = _read_mudata(BMMC_MULTIOME, data_dir)
+    mdata = _read_mudata(BMMC_MULTIOME, data_dir, download)
     _check_shape(mdata, {"rna": (5000, 4000), "atac": (5000, 20001)}, "bmmc_multiome")
     mdata.obs["batch"] = mdata.obs["Site"]
     mdata.obs["donor"] = mdata.obs["DonorID"]
