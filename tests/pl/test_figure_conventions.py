@@ -109,3 +109,21 @@ def test_factor_heatmap_reads_an_anndata_like_scanpy(small_linear_vi):
     with pytest.raises(InvalidArgumentError, match="groupby="):
         si.pl.factor_heatmap(data, basis="X_linearvi")
     plt.close(fig)
+
+
+def test_archetypes_reads_an_anndata_like_scanpy(small_linear_vi):
+    model, adata = small_linear_vi
+    data = adata.copy()
+    model.get_archetypes(n_archetypes=3, adata=data, key_added="archetypes")
+    data.obs["cell_type"] = data.obs["cell_type"].astype("category")
+    categories = list(data.obs["cell_type"].cat.categories)
+    data.uns["cell_type_colors"] = ["#00ff00"] * len(categories)
+    fig, (left, right) = plt.subplots(1, 2)
+    si.pl.archetypes(data, groupby="cell_type", basis="archetypes", ax=right, show=False)
+    weights = data.obsm["archetypes"]
+    expected = [weights[(data.obs["cell_type"] == c).to_numpy()].mean(0) for c in categories]
+    np.testing.assert_allclose(np.asarray(right.images[0].get_array()), np.array(expected))
+    assert [t.get_text() for t in right.get_xticklabels()] == data.uns["archetypes"]["columns"]
+    assert {t.get_color() for t in right.get_yticklabels()} == {"#00ff00"}
+    assert not left.images
+    plt.close(fig)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from scvi_interpret.errors import UnknownNameError
 
 from ._figure import Save, finish, panels
-from ._loadings import _heatmap, draw_heatmap
+from ._loadings import _heatmap, colour_group_labels, draw_heatmap, means_from_cells
 
 
 def traversal_heatmap(
@@ -67,9 +67,11 @@ def traversal_heatmap(
 
 
 def archetypes(
-    result,
+    data,
     n_top: int = 5,
     modality: str = "rna",
+    groupby: str | None = None,
+    basis: str | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
     save: Save = None,
@@ -79,22 +81,38 @@ def archetypes(
 
     Parameters
     ----------
-    result
-        From ``model.get_archetypes``.
+    data
+        The result of ``model.get_archetypes`` (two panels: top features per archetype,
+        mean weight per label), or, as ``sc.pl.*`` take it, an AnnData/MuData with the
+        weights in ``.obsm[basis]`` (written by ``get_archetypes(key_added=basis)``) and
+        labels in ``.obs[groupby]``: the mean weight per label, label colours from
+        ``.uns[f"{groupby}_colors"]`` when present.
     n_top
         Features per archetype (largest positive log2 fold change vs the average cell).
     modality
         Modality of the features.
+    groupby, basis
+        ``.obs`` column of the labels and ``.obsm`` key of the weights (with an
+        AnnData/MuData).
     ax, show, save, return_fig
         As in scanpy: draw into the given axes, show the figure, save it (``True``, a
         suffix, or a path), return it.
 
     Examples
     --------
-    >>> arch = model.get_archetypes()
+    >>> arch = model.get_archetypes(key_added="archetypes")
     >>> si.pl.archetypes(arch, n_top=5)  # top genes per archetype, mean weight per label
     >>> si.pl.archetypes(arch, modality="protein", save="_protein.png")  # archetypes_protein.png
+    >>> si.pl.archetypes(adata, groupby="leiden", basis="archetypes")  # any labels of the cells
     """
+    if not hasattr(data, "top_features"):
+        means, colours = means_from_cells(data, groupby, basis, standardize=False)
+        fig, owned = _heatmap(
+            means, "Mean weight per label", "weight", ax, cmap="viridis", limits=(0, 1)
+        )
+        colour_group_labels(fig, ax, owned, colours)
+        return finish(fig, show, save, return_fig, "archetypes", owned)
+    result = data
     table = result.top_features[result.top_features["modality"] == modality]
     names = list(result.weights.columns)
     top = [

@@ -31,8 +31,13 @@ def draw_heatmap(
     ax.figure.colorbar(image, ax=ax, label=cbar_label, shrink=0.6)
 
 
-def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str, ax=None) -> tuple[Figure, bool]:
-    """One heatmap, into ``ax`` or a new figure sized to the matrix; ``(figure, owned)``."""
+def _heatmap(
+    matrix: pd.DataFrame, title: str, cbar_label: str, ax=None, **style
+) -> tuple[Figure, bool]:
+    """One heatmap, into ``ax`` or a new figure sized to the matrix; ``(figure, owned)``.
+
+    ``style``: ``cmap`` and ``limits`` of :func:`draw_heatmap`.
+    """
     # long column labels (program names) are drawn below the axes: make room for them
     label_height = 0.075 * max((len(str(c)) for c in matrix.columns), default=0)
     height = max(3.0, 0.22 * matrix.shape[0] + 1.2 + label_height)
@@ -40,7 +45,7 @@ def _heatmap(matrix: pd.DataFrame, title: str, cbar_label: str, ax=None) -> tupl
     fig, (panel,), owned = panels(ax, 1, (width, height))
     if owned:
         fig.set_layout_engine("constrained")
-    draw_heatmap(panel, matrix, title, cbar_label)
+    draw_heatmap(panel, matrix, title, cbar_label, **style)
     return fig, owned
 
 
@@ -119,23 +124,36 @@ def factor_heatmap(
     if isinstance(data, pd.DataFrame):
         means = data
     else:
-        means, colours = _means_from_cells(data, groupby, basis)
+        means, colours = means_from_cells(data, groupby, basis)
     fig, owned = _heatmap(means, "Mean factor value per group", "mean (z-scored)", ax)
-    if colours is not None:
-        panel = fig.axes[0] if owned else panels(ax, 1, (0, 0))[1][0]
-        for label in panel.get_yticklabels():
-            label.set_color(colours.get(label.get_text(), "black"))
+    colour_group_labels(fig, ax, owned, colours)
     return finish(fig, show, save, return_fig, "factor_heatmap", owned)
 
 
-def _means_from_cells(data, groupby: str | None, basis: str | None):
-    """Group means of ``data.obsm[basis]`` by ``data.obs[groupby]``, and the group colours."""
+def colour_group_labels(fig: Figure, ax, owned: bool, colours: dict[str, str] | None) -> None:
+    """Colour the row labels (groups) of a one-panel heatmap as scanpy colours the groups."""
+    if colours is None:
+        return
+    panel = fig.axes[0] if owned else panels(ax, 1, (0, 0))[1][0]
+    for label in panel.get_yticklabels():
+        label.set_color(colours.get(label.get_text(), "black"))
+
+
+def means_from_cells(
+    data, groupby: str | None, basis: str | None, standardize: bool = True
+) -> tuple[pd.DataFrame, dict[str, str] | None]:
+    """Group means of ``data.obsm[basis]`` by ``data.obs[groupby]``, and the group colours.
+
+    Column names come from ``data.uns[basis]["columns"]`` when stored there; colours from
+    ``data.uns[f"{groupby}_colors"]`` (scanpy's palette) when present.
+    """
     from scvi_interpret.tl import group_means
 
     if groupby is None or basis is None:
         raise InvalidArgumentError(
             "With an AnnData/MuData, name the groups and the factors: "
-            "groupby='cell_type', basis='X_linearvi' (an .obsm key)."
+            f"groupby='cell_type', basis={'X_linearvi' if standardize else 'archetypes'!r} "
+            "(an .obsm key)."
         )
     if basis not in data.obsm:
         raise UnknownNameError(f"basis={basis!r} is not in .obsm (it has {list(data.obsm)}).")
@@ -144,7 +162,9 @@ def _means_from_cells(data, groupby: str | None, basis: str | None):
     stored = data.uns.get(basis)
     names = stored.get("columns") if isinstance(stored, dict) else None
     groups = data.obs[groupby]
-    means = group_means(np.asarray(data.obsm[basis]), groups.to_numpy(), names=names)
+    means = group_means(
+        np.asarray(data.obsm[basis]), groups.to_numpy(), names=names, standardize=standardize
+    )
     colours = None
     palette = data.uns.get(f"{groupby}_colors")
     if palette is not None and isinstance(groups.dtype, pd.CategoricalDtype):
