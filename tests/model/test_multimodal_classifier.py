@@ -36,7 +36,7 @@ def mosaic_model(mosaic):
 
 def test_mosaic_cells_with_one_modality_are_classified(mosaic_model):
     model, mdata = mosaic_model
-    loss = model.history["classification_loss_train"].to_numpy().ravel()
+    loss = model.history["train_classification_loss"].to_numpy().ravel()
     assert loss[-1] < 0.5 * loss[0]
     held_out = model.validation_indices
     assert _accuracy(model, mdata, held_out) > 0.85

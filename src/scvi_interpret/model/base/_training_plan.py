@@ -67,7 +67,6 @@ class TrainingPlan(ScviTrainingPlan):
     ``elbo_{mode}``, ``reconstruction_loss_{mode}``, ``kl_local_{mode}`` and
     ``kl_global_{mode}`` (``mode``: ``train`` or ``validation``) with the same values as
     scvi-tools (per-observation means; the global KL averaged over minibatches), and
-    ``classification_loss_{mode}`` (mean over minibatches) for modules that report one, and
     each scalar of the loss's ``extra_metrics`` as ``{key}_{mode}`` (mean over cells), so
     ``model.history`` and early stopping read as usual. Under a distributed strategy, or when
     step-wise logging is asked for, scvi-tools' own logging is used.
@@ -133,10 +132,6 @@ class TrainingPlan(ScviTrainingPlan):
         sums["kl_global"] += torch.as_tensor(loss_output.kl_global_sum).detach()
         sums["n_obs"] += loss_output.n_obs_minibatch
         sums["n"] += 1
-        if loss_output.classification_loss is not None:
-            sums["classification"] = (
-                sums.get("classification", 0.0) + loss_output.classification_loss.detach()
-            )
         extra = sums["extra"]
         for key in loss_output.extra_metrics_keys:  # scalar extra metrics, as scvi-tools logs
             value = loss_output.extra_metrics[key]
@@ -166,10 +161,6 @@ class TrainingPlan(ScviTrainingPlan):
             f"kl_local_{mode}": kl_local,
             f"kl_global_{mode}": kl_global,
         }
-        if "classification" in sums:
-            metrics[f"classification_loss_{mode}"] = torch.as_tensor(
-                sums["classification"] / sums["n"]
-            )
         for key, (total, count) in sums.get("extra", {}).items():
             metrics[f"{key}_{mode}"] = torch.as_tensor(total / max(count, 1))
         self.log_dict(metrics, on_step=False, on_epoch=True)

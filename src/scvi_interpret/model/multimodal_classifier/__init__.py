@@ -2,5 +2,6 @@
 
 from ._model import MultimodalClassifier
 from ._module import MultimodalVAE
+from ._training_plan import ClassifierTrainingPlan
 
-__all__ = ["MultimodalClassifier", "MultimodalVAE"]
+__all__ = ["ClassifierTrainingPlan", "MultimodalClassifier", "MultimodalVAE"]

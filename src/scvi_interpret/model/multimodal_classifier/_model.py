@@ -33,7 +33,6 @@ from scvi_interpret.errors import (
 )
 from scvi_interpret.model.base import (
     CheckedPersistenceMixin,
-    TrainingPlan,
     check_max_epochs,
     keep_query_registry,
     query_plan_kwargs,
@@ -55,6 +54,7 @@ from scvi_interpret.tl import expected_calibration_error, fit_temperature
 from ._attribution import MultimodalInterpretabilityMixin
 from ._module import Likelihood, MultimodalVAE, modality_key
 from ._mudata import align_mudata, check_classes, check_mudata, pad_query
+from ._training_plan import ClassifierTrainingPlan
 
 logger = logging.getLogger(__name__)
 # a query missing more than this share of a modality's features gets a warning
@@ -117,7 +117,7 @@ class MultimodalClassifier(
     """
 
     _module_cls = MultimodalVAE
-    _training_plan_cls = TrainingPlan
+    _training_plan_cls = ClassifierTrainingPlan
 
     def __init__(
         self,
@@ -317,7 +317,9 @@ class MultimodalClassifier(
             (:meth:`calibrate`). Skipped, with a log message, when there are none (e.g. an
             unlabelled query, which keeps the reference's temperature).
         plan_kwargs
-            Keyword arguments for the training plan (``lr``, ``weight_decay``…).
+            Keyword arguments for :class:`ClassifierTrainingPlan`, scvi-tools'
+            :class:`~scvi.train.SemiSupervisedTrainingPlan` (``lr``, ``weight_decay``,
+            ``classification_ratio`` (default the model's), ``n_epochs_kl_warmup``…).
         datamodule
             Cells on disk (:class:`~scvi_interpret.data.SomaDataModule`), with the model
             built from its registry; its ``train_size`` holds out the calibration cells.
@@ -350,7 +352,7 @@ class MultimodalClassifier(
             max_epochs=max_epochs,
             batch_size=batch_size,
             train_size=None if datamodule is not None else train_size,
-            plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
+            plan_kwargs=self._plan_kwargs(plan_kwargs),
             datamodule=datamodule,
             **kwargs,
         )
@@ -364,6 +366,13 @@ class MultimodalClassifier(
                 logger.info("No labelled held-out cells: the temperature stays %.3g.",
                             float(self.module.temperature))  # fmt: skip
         return result
+
+    def _plan_kwargs(self, plan_kwargs: dict | None) -> dict:
+        """Arguments of :class:`ClassifierTrainingPlan`: the model's classes and ratio."""
+        plan_kwargs = query_plan_kwargs(self.module, plan_kwargs)
+        plan_kwargs.setdefault("n_classes", self.module.n_labels)
+        plan_kwargs.setdefault("classification_ratio", self.module.classification_ratio)
+        return plan_kwargs
 
     def _same_split(self, kwargs: dict) -> dict:
         """Train again on the split of the first training (the calibration cells stay unseen).

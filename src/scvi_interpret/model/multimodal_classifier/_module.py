@@ -258,8 +258,26 @@ class MultimodalVAE(BaseModuleClass):
         inference_outputs: dict,
         generative_outputs: dict,
         kl_weight: float = 1.0,
+        classification_ratio: float | None = None,
+        labelled_tensors: dict[str, torch.Tensor] | None = None,
     ) -> LossOutput:
-        """Negative ELBO over the observed modalities plus the weighted classification loss."""
+        """Negative ELBO over the observed modalities plus the weighted classification loss.
+
+        Parameters
+        ----------
+        tensors, inference_outputs, generative_outputs
+            The minibatch and the module's outputs on it.
+        kl_weight
+            Weight of the KL term (warm-up).
+        classification_ratio
+            Weight of the classification loss; default the module's (scvi-tools'
+            :class:`~scvi.train.SemiSupervisedTrainingPlan` passes its own).
+        labelled_tensors
+            A separate minibatch of labelled cells (scvi-tools' semi-supervised data
+            splitter); default the labelled cells of ``tensors``.
+        """
+        if classification_ratio is None:
+            classification_ratio = self.classification_ratio
         present = inference_outputs["present"]
         reconstruction = torch.zeros(len(present), device=present.device)
         for i, name in enumerate(self.modalities):
@@ -273,13 +291,17 @@ class MultimodalVAE(BaseModuleClass):
         qz = inference_outputs["qz"]
         kl_z = kl_divergence(qz, generative_outputs["pz"]).sum(-1)
         loss = torch.mean(reconstruction + kl_weight * kl_z)
+        mean = qz.loc
+        if labelled_tensors is not None and labelled_tensors is not tensors:
+            tensors = labelled_tensors
+            mean = self.inference(**self._get_inference_input(tensors))["qz"].loc
         labels = tensors[REGISTRY_KEYS.LABELS_KEY].reshape(-1).long()
         labelled = labels < self.n_labels
-        logits = self.classify(qz.loc)
+        logits = self.classify(mean)
         classification = torch.zeros((), device=loss.device)
         if bool(labelled.any()):
             classification = F.cross_entropy(logits[labelled], labels[labelled])
-            loss = loss + self.classification_ratio * classification
+            loss = loss + classification_ratio * classification
         return LossOutput(
             loss=loss,
             reconstruction_loss=reconstruction,
