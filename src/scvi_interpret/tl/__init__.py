@@ -17,6 +17,7 @@ from ._differential import (
     differential_activity_from_moments,
     posterior_fdr_calls,
 )
+from ._linear_input_gradients import LinearInput
 from ._loadings import group_means, top_features
 from ._traversal import latent_traversal
 from ._trust import deletion_curve, rank_agreement
@@ -26,6 +27,7 @@ __all__ = [
     "AttributionSums",
     "FeatureAttribution",
     "GroupMoments",
+    "LinearInput",
     "archetypal_analysis",
     "check_sample_size",
     "deletion_curve",

@@ -12,6 +12,7 @@ import torch
 from scvi_interpret.errors import InvalidArgumentError
 
 from ._attribution_sums import AttributionSums
+from ._linear_input_gradients import LinearInput, baseline_maps, linear_input_batch
 
 # points × targets × features held at once while computing gradients (about 256 MB in float32)
 _MAX_GRADIENT_ELEMENTS = 2**26
@@ -271,6 +272,8 @@ def expected_gradients(
     target_key: str | None = None,
     n_bootstrap: int = 0,
     sums: AttributionSums | None = None,
+    linear_input: LinearInput | None = None,
+    rank_intervals: bool = True,
 ) -> FeatureAttribution:
     r"""SHAP values by expected gradients, the estimator behind ``shap.GradientExplainer``.
 
@@ -321,6 +324,14 @@ def expected_gradients(
         An :class:`~scvi_interpret.tl.AttributionSums` to add to (e.g. one per sampling round
         of the same estimate); the result then covers every cell added so far. Its settings
         (``n_bootstrap``, ``keep_values``, one target per cell) take precedence.
+    linear_input
+        When ``fn`` starts with linear maps of its inputs (an encoder's first layer), that
+        description: the same estimate (same draws) is then computed on the layer's
+        pre-activations, without the cells × samples × features points; about 20× fewer
+        operations for wide inputs (:class:`~scvi_interpret.tl.LinearInput`).
+    rank_intervals
+        Compute the bootstrap rank intervals (with ``n_bootstrap``); ``False`` skips them in
+        intermediate rounds that add to the same ``sums``.
 
     Returns
     -------
@@ -355,26 +366,46 @@ def expected_gradients(
     if sums is None:
         sums = AttributionSums(n_targets, n_features, target_key is not None, n_bootstrap,
                                seed, device, keep_values)  # fmt: skip
+    background_hidden = maps = None
+    if linear_input is not None:
+        with torch.no_grad():
+            background_hidden = linear_input.pre_activation(background)
+            maps = baseline_maps(linear_input, background)
     for x, extra in inputs:
         x = x.to(device)
         extra = dict(extra)
         chosen = None if target_key is None else extra.pop(target_key).to(device).long()
-        phi = _expected_gradients_batch(fn, x, extra, background, n_samples, generator, chosen)
+        if linear_input is None:
+            phi = _expected_gradients_batch(fn, x, extra, background, n_samples, generator, chosen)
+        else:
+            paths = draw_paths(len(x), n_samples, len(background), generator, x)
+            phi = linear_input_batch(
+                linear_input, x, extra, background_hidden, maps, paths, chosen
+            )
         with torch.no_grad():
             output = fn(x, **extra)
-            base = _base_values(fn, background, extra, len(x))
+            if linear_input is None:
+                base = _base_values(fn, background, extra, len(x))
+            else:  # the same, from the background's pre-activations
+                base = _base_values(linear_input.rest, background_hidden, extra, len(x))
         if chosen is not None:
             output, base = output.gather(1, chosen[:, None]), base.gather(1, chosen[:, None])
         sums.add(phi, output, base, chosen, x)
     if sums.n_cells == 0:
         raise InvalidArgumentError("No cells to explain.")
-    return attribution_from_sums(sums, targets, features)
+    return attribution_from_sums(sums, targets, features, rank_intervals)
 
 
 def attribution_from_sums(
-    sums: AttributionSums, targets: Sequence[str], features: Sequence[str]
+    sums: AttributionSums,
+    targets: Sequence[str],
+    features: Sequence[str],
+    rank_intervals: bool = True,
 ) -> FeatureAttribution:
-    """The :class:`FeatureAttribution` of what ``sums`` holds so far."""
+    """The :class:`FeatureAttribution` of what ``sums`` holds so far.
+
+    ``rank_intervals=False`` leaves ``rank_ci_low``/``rank_ci_high`` empty (``None``).
+    """
     counts = sums.counts()
     stacked = {
         key: np.concatenate(parts) if sums.keep_values and parts else None
@@ -383,7 +414,7 @@ def attribution_from_sums(
     if stacked["targets"] is not None:
         stacked["targets"] = np.asarray(targets)[stacked["targets"]]
     low = high = None
-    if sums.n_bootstrap:
+    if sums.n_bootstrap and rank_intervals:
         low, high = sums.rank_intervals()
     return FeatureAttribution(
         targets=list(targets),
@@ -418,6 +449,40 @@ def _base_values(fn, background: torch.Tensor, extra: dict, n_cells: int) -> tor
     return fn(tiled, **repeated).reshape(n_cells, n_background, -1).mean(1)
 
 
+def draw_paths(
+    n_cells: int, n_samples: int, n_background: int, generator, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Baselines and path positions of expected gradients for a minibatch.
+
+    Returns
+    -------
+    ``picks`` (n_cells, n_samples): background row of each sample; ``alpha``
+    (n_cells, n_samples, 1): path positions, on ``like``'s device and dtype; ``weights``
+    (n_samples,) of the Gauss–Legendre quadrature, or ``None`` for stratified draws.
+    """
+    # balanced baselines: every background cell is used equally often (±1) for each cell, so
+    # the baseline average matches the background's; the order is random per cell
+    cycles = -(-n_samples // n_background)
+    shuffled = torch.argsort(torch.rand(n_cells, cycles, n_background, generator=generator), -1)
+    picks = shuffled.reshape(n_cells, -1)[:, :n_samples]
+    # path positions. When every background cell is used the same number of times (n_samples
+    # a multiple k > 1 of the background size), each one's path is integrated at the k
+    # Gauss-Legendre nodes of [0, 1] (cycle c uses node c, weighted). Otherwise one alpha in
+    # each of n_samples equal slices, in random order (unbiased, lower variance than uniform).
+    weights = None
+    if cycles > 1 and n_samples == cycles * n_background:
+        nodes, node_weights = np.polynomial.legendre.leggauss(cycles)
+        slices = torch.arange(n_samples) // n_background
+        alpha = torch.as_tensor((nodes + 1) / 2, dtype=torch.float32)[slices].expand(n_cells, -1)
+        weights = torch.as_tensor(node_weights / 2 * cycles, dtype=like.dtype)[slices]
+        weights = weights.to(like.device)
+    else:
+        jitter = torch.rand(n_cells, n_samples, generator=generator)
+        order = torch.argsort(torch.rand(n_cells, n_samples, generator=generator), dim=1)
+        alpha = (order + jitter) / n_samples
+    return picks, alpha.unsqueeze(-1).to(like.device, like.dtype), weights
+
+
 def _expected_gradients_batch(
     fn,
     x: torch.Tensor,
@@ -432,27 +497,7 @@ def _expected_gradients_batch(
     With ``chosen`` (one output index per cell), shape (n_cells, 1, n_features).
     """
     n_cells, n_features = x.shape
-    # balanced baselines: every background cell is used equally often (±1) for each cell, so
-    # the baseline average matches the background's; the order is random per cell
-    n_background = len(background)
-    cycles = -(-n_samples // n_background)
-    shuffled = torch.argsort(torch.rand(n_cells, cycles, n_background, generator=generator), -1)
-    picks = shuffled.reshape(n_cells, -1)[:, :n_samples]
-    # path positions. When every background cell is used the same number of times (n_samples
-    # a multiple k > 1 of the background size), each one's path is integrated at the k
-    # Gauss-Legendre nodes of [0, 1] (cycle c uses node c, weighted). Otherwise one alpha in
-    # each of n_samples equal slices, in random order (unbiased, lower variance than uniform).
-    weights = None
-    if cycles > 1 and n_samples == cycles * n_background:
-        nodes, node_weights = np.polynomial.legendre.leggauss(cycles)
-        slices = torch.arange(n_samples) // n_background
-        alpha = torch.as_tensor((nodes + 1) / 2, dtype=torch.float32)[slices].expand(n_cells, -1)
-        weights = torch.as_tensor(node_weights / 2 * cycles, dtype=x.dtype)[slices].to(x.device)
-    else:
-        jitter = torch.rand(n_cells, n_samples, generator=generator)
-        order = torch.argsort(torch.rand(n_cells, n_samples, generator=generator), dim=1)
-        alpha = (order + jitter) / n_samples
-    alpha = alpha.unsqueeze(-1).to(x.device, x.dtype)
+    picks, alpha, weights = draw_paths(n_cells, n_samples, len(background), generator, x)
     baselines = background[picks.to(background.device)]  # (n_cells, n_samples, n_features)
     delta = x[:, None, :] - baselines
     points = (baselines + alpha * delta).reshape(-1, n_features).requires_grad_(True)

@@ -15,11 +15,13 @@ from scvi import REGISTRY_KEYS
 from scvi_interpret.errors import CellIndexError, InvalidArgumentError, UnknownNameError
 from scvi_interpret.tl import (
     AttributionSums,
+    LinearInput,
     check_sample_size,
     expected_gradients,
     modality_share,
     stratified_background,
 )
+from scvi_interpret.tl._attribution import attribution_from_sums
 
 from ._cells import Cells, CellsMixin, as_positions
 from ._hyperparameters import check_hyperparameters
@@ -55,6 +57,9 @@ class AttributionPlan:
         Modality of each input column.
     per_cell_target
         Each cell explains one output, its own (e.g. its predicted class).
+    linear_input
+        When ``function`` starts with linear maps of its inputs: those maps and the rest, for
+        the fast path of :func:`~scvi_interpret.tl.expected_gradients`.
     """
 
     targets: list[str]
@@ -63,6 +68,7 @@ class AttributionPlan:
     features: list[str]
     modalities: list[str]
     per_cell_target: bool = False
+    linear_input: LinearInput | None = None
 
     def modality_columns(self) -> dict[str, np.ndarray]:
         """Modality -> positions of its columns in the inputs."""
@@ -171,6 +177,7 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
                 seed=seed,
                 keep_values=keep_values,
                 target_key=PER_CELL_TARGET if plan.per_cell_target else None,
+                linear_input=plan.linear_input,
             )
         return result, background
 
@@ -197,10 +204,12 @@ class InterpretabilityMixin(AttributionTrustMixin, LatentExplorationMixin, Cells
                     targets=plan.targets, features=plan.features, n_samples=n_samples,
                     seed=seed + round_number,
                     target_key=PER_CELL_TARGET if plan.per_cell_target else None, sums=sums,
+                    linear_input=plan.linear_input, rank_intervals=False,
                 )  # fmt: skip
             kept = sums.top_k_stability(top_k)
             if sample.adaptive and kept[result.explained_targets].min() >= stability:
                 break
+        result = attribution_from_sums(sums, plan.targets, plan.features)  # with rank intervals
         explained = result.explained_targets
         stabilities = {t: float(v) for t, v, e in zip(plan.targets, kept, explained, strict=True)
                        if e}  # fmt: skip

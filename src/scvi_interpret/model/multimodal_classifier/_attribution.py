@@ -18,6 +18,7 @@ from scvi_interpret.model.base._interpretability import (
 from scvi_interpret.model.base._names import as_name_list
 from scvi_interpret.model.base._validation import row_totals
 
+from ._first_layers import first_layers
 from ._module import modality_key
 
 # decoded features are explained as log1p of the expression per this many counts
@@ -109,13 +110,12 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
         sizes = {m: len(self._features(m)) for m in order}
         columns = torch.as_tensor(positions, device=self.device)
 
-        def explained(log_inputs, batch_index, present, **held):
-            parts = torch.split(log_inputs, [sizes[m] for m in attributed], dim=1)
-            log_counts = dict(zip(attributed, parts, strict=True))
+        def explained_from(log_counts, batch_index, present, **held):
+            n_rows, device = len(batch_index), batch_index.device
             for name in order:
                 if name not in log_counts:
                     log_counts[name] = held.get(name, torch.zeros(
-                        len(log_inputs), sizes[name], device=log_inputs.device))  # fmt: skip
+                        n_rows, sizes[name], device=device))  # fmt: skip
             mean, _ = module.encode(log_counts, batch_index, present)
             if decoded is None:
                 logits = module.classify(mean, calibrated=True)
@@ -125,12 +125,19 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
             scale = module.scale(mean, batch_index, decoded).index_select(1, columns)
             return torch.log1p(scale * DECODED_SCALE)
 
+        def explained(log_inputs, batch_index, present, **held):
+            parts = torch.split(log_inputs, [sizes[m] for m in attributed], dim=1)
+            log_counts = dict(zip(attributed, parts, strict=True))
+            return explained_from(log_counts, batch_index, present, **held)
+
+        linear_input = None
         if input_space == "counts":
 
             def function(x, **extra):
                 return explained(torch.log1p(x), **extra)
         else:
             function = explained
+            linear_input = first_layers(module, attributed, sizes, explained_from)
 
         def inputs(cells, indices, batch_size):
             for tensors in cells.batches(indices, batch_size):
@@ -163,7 +170,8 @@ class MultimodalInterpretabilityMixin(InterpretabilityMixin):
             features += self._features(m)
             feature_modalities += [m] * sizes[m]
         return AttributionPlan(names, function, inputs, features, feature_modalities,
-                               per_cell_target=target is None)  # fmt: skip
+                               per_cell_target=target is None,
+                               linear_input=linear_input)  # fmt: skip
 
     def _background_pool(self, cells, n_background: int, seed: int) -> np.ndarray:
         """Cells measured in every modality (all cells if there are none).
