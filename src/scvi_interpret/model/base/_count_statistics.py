@@ -61,6 +61,8 @@ class CountStatistics:
         Sum of all counts.
     share_sum
         Per feature, the sum over cells of its share of the cell's counts, shape (n_features,).
+    max_count
+        Largest count seen (1 for binary data such as binarised ATAC).
     """
 
     def __init__(self, n_features: int, where: str):
@@ -68,11 +70,15 @@ class CountStatistics:
         self.n_cells = 0
         self.total = 0.0
         self.share_sum = np.zeros(n_features, dtype=np.float64)
+        self.max_count = 0.0
 
     def add(self, block, check: bool = True) -> np.ndarray:
         """Check one block of rows and add it; returns its per-row totals, shape (n_rows,)."""
         if check:
             check_count_values(_stored_values(block), self.where)
+        values = _stored_values(block)
+        if values.size:
+            self.max_count = max(self.max_count, float(values.max()))
         totals = np.asarray(block.sum(axis=1), dtype=np.float64).ravel()
         inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
         if sparse.issparse(block):
@@ -96,12 +102,14 @@ class CountStatistics:
     def summary(self) -> dict:
         """Plain-Python summary, stored in a model's registry.
 
-        Keys ``log_frequencies`` (list, n_features), ``mean_count``, ``n_cells``.
+        Keys ``log_frequencies`` (list, n_features), ``mean_count``, ``n_cells``,
+        ``max_count``.
         """
         return {
             "log_frequencies": self.log_frequencies().astype(np.float32).tolist(),
             "mean_count": self.mean_count(),
             "n_cells": self.n_cells,
+            "max_count": self.max_count,
         }
 
 

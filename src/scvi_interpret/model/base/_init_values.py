@@ -46,12 +46,14 @@ def registered_statistics(model, registry_key: str = "X") -> dict | None:
 
     Returns
     -------
-    ``{"log_frequencies": tensor (n_features,), "mean_count": float}`` or ``None``.
+    ``{"log_frequencies": tensor (n_features,), "mean_count": float, "max_count": float or
+    None}`` (``max_count`` ``None`` for statistics stored before it existed), or ``None``.
     """
     if model.adata is not None:
         statistics = count_statistics(model.adata_manager.get_from_registry(registry_key))
         return {"log_frequencies": log_frequencies_tensor(statistics),
-                "mean_count": statistics.mean_count()}  # fmt: skip
+                "mean_count": statistics.mean_count(),
+                "max_count": statistics.max_count}  # fmt: skip
     stored = model.registry_.get(STATISTICS_KEY, {}).get(registry_key)
     if stored is None:
         warnings.warn(
@@ -63,4 +65,5 @@ def registered_statistics(model, registry_key: str = "X") -> dict | None:
         )
         return None
     return {"log_frequencies": log_frequencies_tensor(stored),
-            "mean_count": float(stored["mean_count"])}  # fmt: skip
+            "mean_count": float(stored["mean_count"]),
+            "max_count": stored.get("max_count")}  # fmt: skip

@@ -63,6 +63,13 @@ MISSING_WARNING_SHARE = 0.1
 DEFAULT_LIKELIHOODS = {"atac": "poisson"}
 
 
+def default_likelihood(modality: str, statistics: dict | None) -> Likelihood:
+    """``"bernoulli"`` for binary counts (largest 1), else Poisson for ``"atac"``, else NB."""
+    if statistics is not None and statistics.get("max_count") == 1:
+        return "bernoulli"
+    return DEFAULT_LIKELIHOODS.get(modality, "nb")
+
+
 class MultimodalClassifier(
     CheckedPersistenceMixin,
     HubMixin,
@@ -102,7 +109,10 @@ class MultimodalClassifier(
     classification_ratio
         Weight of the classification loss relative to the ELBO.
     likelihoods
-        Modality name -> ``"nb"`` or ``"poisson"``; default NB, Poisson for ``"atac"``.
+        Modality name -> ``"nb"``, ``"poisson"`` or ``"bernoulli"``. Default by data type:
+        ``"bernoulli"`` for binary data (largest count 1, e.g. binarised ATAC peaks, as
+        PeakVI), else ``"poisson"`` for a modality named ``"atac"`` (fragment counts, as
+        PoissonVI), else ``"nb"``.
 
     Examples
     --------
@@ -146,10 +156,11 @@ class MultimodalClassifier(
                 f"likelihoods names {sorted(unknown)}, not modalities of the model "
                 f"({list(modalities)})."
             )
-        likelihoods = {
-            name: likelihoods.get(name, DEFAULT_LIKELIHOODS.get(name, "nb")) for name in modalities
-        }
         statistics = {name: registered_statistics(self, modality_key(name)) for name in modalities}
+        likelihoods = {  # resolved here, so a saved or query model keeps them
+            name: likelihoods.get(name) or default_likelihood(name, statistics[name])
+            for name in modalities
+        }
         self.module = self._module_cls(
             n_features={name: len(self._features(name)) for name in modalities},
             likelihoods=likelihoods,

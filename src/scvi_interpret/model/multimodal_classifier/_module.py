@@ -16,9 +16,14 @@ from torch import nn
 from torch.distributions import Normal, kl_divergence
 
 from scvi_interpret.errors import InvalidArgumentError
-from scvi_interpret.nn import drop_modalities, nb_log_prob, product_of_experts
+from scvi_interpret.nn import (
+    binary_poisson_log_prob,
+    drop_modalities,
+    nb_log_prob,
+    product_of_experts,
+)
 
-Likelihood = Literal["nb", "poisson"]
+Likelihood = Literal["nb", "poisson", "bernoulli"]
 
 
 def modality_key(modality: str) -> str:
@@ -44,7 +49,9 @@ class MultimodalVAE(BaseModuleClass):
     n_features
         Modality name -> number of features, in a fixed order.
     likelihoods
-        Modality name -> ``"nb"`` or ``"poisson"``.
+        Modality name -> ``"nb"``, ``"poisson"`` or ``"bernoulli"`` (binary data, e.g.
+        binarised ATAC: a peak is open when a Poisson fragment count is ≥ 1,
+        :func:`~scvi_interpret.nn.binary_poisson_log_prob`).
     n_batch
         Number of batches.
     n_labels
@@ -92,9 +99,10 @@ class MultimodalVAE(BaseModuleClass):
     ):
         super().__init__()
         for name, likelihood in likelihoods.items():
-            if likelihood not in ("nb", "poisson"):
+            if likelihood not in ("nb", "poisson", "bernoulli"):
                 raise InvalidArgumentError(
-                    f"likelihood of {name!r} must be 'nb' or 'poisson', not {likelihood!r}."
+                    f"likelihood of {name!r} must be 'nb', 'poisson' or 'bernoulli', not "
+                    f"{likelihood!r}."
                 )
         self.modalities = list(n_features)
         self.likelihoods = dict(likelihoods)
@@ -285,6 +293,8 @@ class MultimodalVAE(BaseModuleClass):
             px = generative_outputs["px"][name]
             if self.likelihoods[name] == "nb":
                 log_likelihood = nb_log_prob(x, px.mu, px.theta)
+            elif self.likelihoods[name] == "bernoulli":  # the Poisson rate, thresholded at 1
+                log_likelihood = binary_poisson_log_prob(x, px.rate)
             else:
                 log_likelihood = px.log_prob(x)
             reconstruction = reconstruction + present[:, i] * -log_likelihood.sum(-1)
