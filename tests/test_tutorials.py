@@ -20,6 +20,7 @@ def test_the_tutorials_exist():
         "factors_and_programs",
         "multimodal_classification",
         "missing_modalities",
+        "multiome_classification",
         "atlas_scale",
     }
 

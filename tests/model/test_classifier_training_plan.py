@@ -60,6 +60,7 @@ def test_classification_ratio_reaches_the_loss(trained):
     model, mdata = trained
     tensors = next(iter(model._make_data_loader(mdata, batch_size=64)))
     module = model.module.eval()
+
     def loss_output(**loss_kwargs):
         torch.manual_seed(0)  # the same posterior sample each time
         with torch.no_grad():

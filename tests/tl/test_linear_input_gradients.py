@@ -1,4 +1,4 @@
-"""The fast path of expected gradients (first linear layers) equals the plain one, draw for draw."""
+"""Expected gradients on first-layer pre-activations equal the plain path, draw for draw."""
 
 from __future__ import annotations
 
@@ -43,14 +43,14 @@ def test_fast_path_equals_plain_path(n_samples, sparse, per_cell):
     if per_cell:
         extra[PER_CELL_TARGET] = torch.arange(12) % 3
     names = {"targets": ["a", "b", "c"], "features": [f"f{i}" for i in range(n_features)]}
-    results = [
+    settings = {"n_samples": n_samples, "keep_values": True,
+                "target_key": PER_CELL_TARGET if per_cell else None}  # fmt: skip
+    plain, fast = (
         si.tl.expected_gradients(
-            fn, [(cells, extra)], background, **names, n_samples=n_samples, keep_values=True,
-            target_key=PER_CELL_TARGET if per_cell else None, linear_input=fast,
-        )  # fmt: skip
-        for fast in (None, linear_input)
-    ]
-    plain, fast = results
+            fn, [(cells, extra)], background, **names, **settings, linear_input=first
+        )
+        for first in (None, linear_input)
+    )
     np.testing.assert_allclose(fast.values, plain.values, atol=2e-6, rtol=1e-4)
     np.testing.assert_allclose(fast.expected_value, plain.expected_value, rtol=1e-5)
     assert fast.additivity_error == pytest.approx(plain.additivity_error, rel=1e-3, abs=1e-6)

@@ -130,9 +130,10 @@ class AttributionSums:
                 self.boot_counts += weights.sum(0, dtype=torch.float64)[:, None]
             else:
                 onehot = torch.nn.functional.one_hot(chosen, self.sums.shape[0]).float()
-                self.boot_abs_sums += torch.einsum(
-                    "cb,ct,cf->btf", weights, onehot, phi[:, 0].abs().float()
-                )
+                abs_phi = phi[:, 0].abs().float()
+                for target in torch.unique(chosen).tolist():  # one (B, C_t) @ (C_t, F) each
+                    rows = chosen == target
+                    self.boot_abs_sums[:, target] += weights[rows].T @ abs_phi[rows]
                 self.boot_counts += (weights.T @ onehot).double()
         if x is not None:
             self._add_moments(phi, x, chosen)
@@ -195,16 +196,19 @@ class AttributionSums:
         edges = np.concatenate([[_LOG_ERROR_EDGES[0]], _LOG_ERROR_EDGES])
         return float(10 ** edges[min(position, len(edges) - 1)])
 
-    def bootstrap_ranks(self) -> np.ndarray:
-        """Rank (1 = most important) of each feature in each replicate, (B, targets, features)."""
+    def _bootstrap_means(self) -> torch.Tensor:
+        """Mean |SHAP| of each replicate, shape (B, targets, features)."""
         if not self.n_bootstrap:
             raise InvalidArgumentError("No bootstrap replicates were accumulated (n_bootstrap=0).")
-        means = self.boot_abs_sums / self.boot_counts.clamp(min=1)[:, :, None].float()
-        order = torch.argsort(means, dim=-1, descending=True)
+        return self.boot_abs_sums / self.boot_counts.clamp(min=1)[:, :, None].float()
+
+    def _bootstrap_rank_tensor(self) -> torch.Tensor:
+        """Rank (1 = most important) of each feature in each replicate, (B, targets, features)."""
+        order = torch.argsort(self._bootstrap_means(), dim=-1, descending=True)
         ranks = torch.empty_like(order)
         positions = torch.arange(1, order.shape[-1] + 1, device=order.device)
         ranks.scatter_(-1, order, positions.expand_as(order).contiguous())
-        return ranks.cpu().numpy()
+        return ranks
 
     def rank_intervals(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Percentile bootstrap interval of each feature's rank within its target.
@@ -213,10 +217,18 @@ class AttributionSums:
         -------
         ``(low, high)``, integer arrays of shape (n_targets, n_features).
         """
-        ranks = self.bootstrap_ranks()
+        # sorted over the replicates, shape (B, targets, features)
+        ranks = self._bootstrap_rank_tensor().sort(dim=0).values.double()
+
+        def percentile(q: float) -> torch.Tensor:  # numpy's default (linear) percentile
+            position = q / 100 * (len(ranks) - 1)
+            below, fraction = int(np.floor(position)), position - np.floor(position)
+            above = min(below + 1, len(ranks) - 1)
+            return ranks[below] + (ranks[above] - ranks[below]) * fraction
+
         tail = (1.0 - level) / 2 * 100
-        low = np.floor(np.percentile(ranks, tail, axis=0)).astype(int)
-        high = np.ceil(np.percentile(ranks, 100 - tail, axis=0)).astype(int)
+        low = torch.floor(percentile(tail)).long().cpu().numpy()
+        high = torch.ceil(percentile(100 - tail)).long().cpu().numpy()
         return low, high
 
     def top_k_stability(self, top_k: int) -> np.ndarray:
@@ -225,8 +237,10 @@ class AttributionSums:
         The mean share of the top ``top_k`` that stays in the top ``top_k`` of a bootstrap
         resample of the cells; 1 = the top set never changes.
         """
-        ranks = self.bootstrap_ranks()
-        top_k = min(top_k, ranks.shape[-1])
-        point = np.argsort(-self.mean_abs_shap(), axis=1)[:, :top_k]  # (targets, k)
-        kept = np.take_along_axis(ranks, point[None], axis=-1) <= top_k  # (B, targets, k)
-        return kept.mean(axis=(0, 2))
+        means = self._bootstrap_means()
+        top_k = min(top_k, means.shape[-1])
+        # in a replicate's top k = at least its k-th largest value (a top-k, not a full sort)
+        kth = torch.topk(means, top_k, dim=-1).values[..., -1:]  # (B, targets, 1)
+        point = torch.topk(self.abs_sums.float(), top_k, dim=-1).indices  # (targets, k)
+        kept = torch.gather(means, -1, point.expand(len(means), -1, -1)) >= kth
+        return kept.float().mean(dim=(0, 2)).cpu().numpy()
