@@ -68,13 +68,36 @@ def environment() -> dict:
         "scvi-interpret": scvi_interpret.__version__,
         "cpu_threads": torch.get_num_threads(),
         "machine": platform.machine(),
+        "cpu": f"{_cpu_model()}, {os.cpu_count()} cores",
         "device": "cuda" if torch.cuda.is_available() else "cpu",
     }
 
 
-def write_results(name: str, payload: dict, table: str) -> None:
-    """Write ``results/{name}.json`` and ``results/{name}.md``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    (RESULTS / f"{name}.md").write_text(table + "\n")
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment_line(environment: dict) -> str:
+    """One line of markdown: machine, threads and package versions of a results file."""
+    machine = environment.get("cpu", f"{environment.get('machine', '?')} CPU")
+    names = ("python", "torch", "scvi-tools", "scvi-interpret")
+    versions = ", ".join(f"{k} {environment[k]}" for k in names if k in environment)
+    return (f"Machine: {machine}, {environment.get('device', 'cpu')}, "
+            f"{environment.get('cpu_threads', '?')} threads; {versions}.")  # fmt: skip
+
+
+def write_results(name: str, payload: dict, table: str, folder: Path = RESULTS) -> None:
+    """Write ``{folder}/{name}.json`` and ``{folder}/{name}.md`` (default ``results/``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if "environment" in payload and "Machine:" not in table:
+        table += "\n\n" + environment_line(payload["environment"])
+    (folder / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(table + "\n")
     print(table)

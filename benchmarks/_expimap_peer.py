@@ -23,8 +23,10 @@ def main() -> None:
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     import scarches as sca
 
@@ -75,7 +77,7 @@ def main() -> None:
     np.save(args.out + ".activities.npy", activities * signs)
     result = {
         "seconds_per_epoch": seconds / args.epochs,
-        "total_train_seconds": seconds,
+        "train_call_seconds": seconds,
         "held_out_nll": float(np.mean(nll)),
         "n_active_programs": len(model.nonzero_terms()),
         "scarches": sca.__version__ if hasattr(sca, "__version__") else "0.6.1",

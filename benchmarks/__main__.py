@@ -1,0 +1,48 @@
+"""Run the benchmarks, one after the other, each in its own process.
+
+    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks            # all, several hours
+    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks linear_vi  # one
+    python -m benchmarks --quick --results-dir /tmp/bench               # smoke run (minutes)
+
+Each writes ``<results-dir>/<name>.json`` and ``.md`` (default ``benchmarks/results/``), with
+seeds, one configuration per row, mean ± sd, and the like-for-like comparisons. ``--quick``
+runs tiny subsets of the data for 1–2 epochs and two seeds: it checks that the benchmarks run
+and write complete results, not what they measure. A peer whose environment is missing (scArches'
+EXPIMAP, see ``program_vi.py``) is left out and the results say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+# the seeded peer comparisons, in the order they run (cheapest first)
+BENCHMARKS = ("linear_vi", "program_vi", "attribution", "multimodal_classifier", "multiome")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"some of {BENCHMARKS} (default: all)")
+    parser.add_argument("--quick", action="store_true", help="smoke run (tiny data, 1–2 epochs)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmarks {unknown}; choose from {BENCHMARKS}")
+    for name in args.names or BENCHMARKS:
+        command = [sys.executable, str(HERE / f"{name}.py"), "--threads", str(args.threads),
+                   "--results-dir", str(args.results_dir)]  # fmt: skip
+        command += ["--quick", "--seeds", "0", "1"] if args.quick else []
+        print("+", " ".join(command), flush=True)
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        print(f"{name}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
