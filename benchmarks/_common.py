@@ -21,6 +21,22 @@ def data_dir() -> Path:
     return Path(os.environ.get("SCVI_INTERPRET_DATA", default))
 
 
+def pancreas_hvgs(quick: bool = False):
+    """Baron pancreas counts on 2,000 seurat_v3 HVGs (``quick``: 400 cells, 300 HVGs)."""
+    import scanpy as sc
+
+    import scvi_interpret as si
+
+    adata = si.datasets.pancreas(data_dir())
+    if quick:
+        adata = adata[np.random.default_rng(0).permutation(adata.n_obs)[:400]].copy()
+    sc.pp.highly_variable_genes(
+        adata, n_top_genes=300 if quick else 2000, flavor="seurat_v3", layer="counts",
+        subset=True,
+    )  # fmt: skip
+    return adata
+
+
 class EpochTimer(Callback):
     """Wall-clock seconds of each training epoch."""
 

@@ -24,9 +24,14 @@ import argparse
 import time
 from functools import partial
 
-import numpy as np
-
-from _common import EpochTimer, data_dir, environment, held_out_nll, held_out_split, write_results
+from _common import (
+    EpochTimer,
+    environment,
+    held_out_nll,
+    held_out_split,
+    pancreas_hvgs,
+    write_results,
+)
 from _factor_metrics import data_markers, factor_metrics
 from _seeds import (
     Method,
@@ -40,27 +45,12 @@ from _seeds import (
 N_LATENT, N_HIDDEN, BATCH_SIZE = 20, 128, 128
 
 
-def _data(quick: bool):
-    import scanpy as sc
-
-    import scvi_interpret as si
-
-    adata = si.datasets.pancreas(data_dir())
-    if quick:
-        adata = adata[np.random.default_rng(0).permutation(adata.n_obs)[:400]].copy()
-    sc.pp.highly_variable_genes(
-        adata, n_top_genes=300 if quick else 2000, flavor="seurat_v3", layer="counts",
-        subset=True,
-    )  # fmt: skip
-    return adata
-
-
 def run(model_name: str, seed: int, args: argparse.Namespace, **model_kwargs) -> dict:
     import scvi
 
     import scvi_interpret as si
 
-    adata = _data(args.quick)
+    adata = pancreas_hvgs(args.quick)
     train_idx, test_idx = held_out_split(adata.n_obs, 0.1, seed)
     train, test = adata[train_idx].copy(), adata[test_idx].copy()
     cls = {"LinearVI": si.model.LinearVI, "LinearSCVI": scvi.model.LinearSCVI}[model_name]
@@ -133,7 +123,7 @@ def main() -> None:
         for peer in rows if rows[peer]["role"].startswith("peer") and "LinearVI" in rows
         for metric, higher in COMPARED.items()
     ]  # fmt: skip
-    adata = _data(args.quick)
+    adata = pancreas_hvgs(args.quick)
     command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/linear_vi.py "
                f"--epochs {args.epochs} --kl-warmup {args.kl_warmup} "
                f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}"

@@ -36,7 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import EpochTimer, data_dir, environment, held_out_nll, held_out_split, write_results
+from _common import (
+    EpochTimer,
+    data_dir,
+    environment,
+    held_out_nll,
+    held_out_split,
+    pancreas_hvgs,
+    write_results,
+)
 from _seeds import (
     Method,
     add_common_arguments,
@@ -65,17 +73,9 @@ def informativeness(activities: np.ndarray, labels: np.ndarray, seed: int) -> fl
 
 def _data(seed: int, quick: bool):
     """Train / test AnnData (this seed's split), the program mask, labels of train + test."""
-    import scanpy as sc
-
     import scvi_interpret as si
 
-    adata = si.datasets.pancreas(data_dir())
-    if quick:
-        adata = adata[np.random.default_rng(0).permutation(adata.n_obs)[:400]].copy()
-    sc.pp.highly_variable_genes(
-        adata, n_top_genes=300 if quick else 2000, flavor="seurat_v3", layer="counts",
-        subset=True,
-    )  # fmt: skip
+    adata = pancreas_hvgs(quick)
     gmt = data_dir() / "genesets" / "c2.cp.reactome.v7.5.1.symbols.gmt"
     mask = si.genesets.build_mask(adata.var_names, gmt, min_genes=5 if quick else 12)
     train_idx, test_idx = held_out_split(adata.n_obs, 0.1, seed)
