@@ -21,7 +21,14 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 # the seeded peer comparisons, in the order they run (cheapest first)
-BENCHMARKS = ("linear_vi", "program_vi", "attribution", "multimodal_classifier", "multiome")
+BENCHMARKS = (
+    "linear_vi",
+    "factor_interpretability",
+    "program_vi",
+    "attribution",
+    "multimodal_classifier",
+    "multiome",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -26,7 +26,7 @@ def check_results(payload: dict, min_seeds: int) -> None:
     assert payload["rows"]
     for name, row in payload["rows"].items():
         assert isinstance(row["configuration"], str) and row["configuration"], name
-        assert row["role"] in {"ours", "ours variant", "peer", "peer default"}, name
+        assert row["role"] in {"ours", "ours variant", "peer", "peer default", "baseline"}, name
         assert sorted(row["per_seed"]) == sorted(seeds), name
         assert row["summary"], name
         for metric, value in row["summary"].items():

@@ -4,10 +4,12 @@ import pytest
 import scvi
 import torch
 from scipy import sparse
+from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import KNeighborsClassifier
 
 import scvi_interpret as si
 from scvi_interpret.model import LinearVI
+from synthetic_factors import PLANTED, RARE, simulate_factors
 
 TRAIN = {"batch_size": 128, "train_size": 1.0, "enable_progress_bar": False}
 
@@ -53,6 +55,65 @@ def test_loadings_are_the_decoder(trained, pancreas_small):
         expected = np.exp(logits - logits.max(1, keepdims=True))
         expected /= expected.sum(1, keepdims=True)
         np.testing.assert_allclose(scale, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_expression_loadings_are_the_decoder_jacobian(pancreas_small):
+    obs = pancreas_small.obs
+    obs["half"] = np.where(np.arange(pancreas_small.n_obs) % 3 == 0, "a", "b")  # "b" most frequent
+    obs["log_total"] = np.log1p(np.asarray(pancreas_small.layers["counts"].sum(1)).ravel())
+    LinearVI.setup_anndata(
+        pancreas_small, layer="counts", batch_key="half", continuous_covariate_keys=["log_total"]
+    )
+    scvi.settings.seed = 0
+    model = LinearVI(pancreas_small, n_latent=4, n_hidden=16)
+    model.train(max_epochs=2, **TRAIN)
+    loadings = model.get_loadings(units="expression")
+    assert loadings.shape == (pancreas_small.n_vars, 4)
+    assert list(loadings.columns) == model.factor_names
+    np.testing.assert_allclose(loadings.sum(axis=0), 0.0, atol=1e-3)
+
+    mapping = list(model.adata_manager.get_state_registry("batch").categorical_mapping)
+    batch = [torch.full((1, 1), float(mapping.index("b")))]
+    cont = torch.tensor([[obs["log_total"].mean()]], dtype=torch.float32)
+
+    def expression_per_10k(z):
+        generative = model.module.generative(z[None], torch.zeros(1, 1), batch, cont)
+        return 1e4 * generative["px"].scale[0]
+
+    jacobian = torch.autograd.functional.jacobian(expression_per_10k, torch.zeros(4))
+    np.testing.assert_allclose(loadings.to_numpy(), jacobian.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_planted_sets_top_expression_loadings_not_rare_genes():
+    """Rare genes rising 20× outrank planted abundant genes rising 4× in log units only."""
+    adata = simulate_factors()
+    scvi.settings.seed = 0
+    LinearVI.setup_anndata(adata, layer="counts")
+    model = LinearVI(adata, n_latent=4, n_hidden=32)
+    model.train(max_epochs=150, plan_kwargs={"n_epochs_kl_warmup": 20}, **TRAIN)
+    latent = model.get_latent_representation()
+    top = {}
+    for units in ("expression", "log"):
+        loadings = model.get_loadings(units=units).to_numpy()
+        for group, planted in PLANTED.items():
+            is_group = (adata.obs["group"] == group).to_numpy()
+            aurocs = np.array([roc_auc_score(is_group, factor) for factor in latent.T])
+            best = int(np.argmax(np.abs(aurocs - 0.5)))
+            assert max(aurocs[best], 1 - aurocs[best]) > 0.95  # a factor finds the group
+            column = loadings[:, best] * (1 if aurocs[best] > 0.5 else -1)
+            genes = set(np.argsort(-column)[: len(planted)])
+            top[units, group] = (len(genes & set(planted)), len(genes & set(RARE)))
+    for group in PLANTED:
+        assert top["expression", group][0] >= 9, top  # ≥ 9 of 12 planted genes on top
+        assert top["expression", group][1] == 0, top  # and no rare gene
+        assert top["log", group][1] >= 8, top  # what log units rank first: the rare genes
+
+
+def test_loadings_units_checked(trained):
+    with pytest.raises(si.errors.InvalidArgumentError, match="units must be"):
+        trained.get_loadings(units="counts")
+    with pytest.raises(si.errors.InvalidArgumentError, match="need no cells"):
+        trained.get_loadings(adata=trained.adata)
 
 
 def test_save_load_identical_latents(trained, pancreas_small, tmp_path):

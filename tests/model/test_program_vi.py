@@ -52,6 +52,19 @@ def test_hard_mask_is_exact_after_training(hard_model):
     assert model.gained_genes().empty
 
 
+def test_expression_loadings_of_a_program(hard_model):
+    """Loadings per unit of the sign-aligned activity; outside a program only dilution."""
+    model, _ = hard_model
+    expression = model.get_loadings(units="expression")["PROG_A"]
+    log_units = model.get_loadings()["PROG_A"]
+    inside = log_units != 0
+    assert inside.sum() == 15 and (log_units[inside] > 0).all()  # as get_program_genes
+    assert (expression[inside] > 0).all()
+    # a gene outside the program only loses share as the program's genes gain it
+    assert (expression[~inside] <= 0).all()
+    assert abs(expression.sum()) < 1e-3
+
+
 def test_soft_mask_gains_the_planted_gene_only():
     adata = simulate()
     model = _train(adata, prior_mask(adata.var_names), epochs=100, mask_type="soft")

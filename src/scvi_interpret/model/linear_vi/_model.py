@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -58,6 +59,8 @@ from scvi_interpret.model.base._training_guard import (
 )
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
+
+LoadingUnits = Literal["log", "expression"]
 
 logger = logging.getLogger(__name__)
 
@@ -269,40 +272,99 @@ class LinearVI(
 
     @torch.inference_mode()
     def get_loadings(
-        self, center: bool | None = None, key_added: str | None = None
+        self,
+        center: bool | None = None,
+        key_added: str | None = None,
+        units: LoadingUnits = "log",
+        adata: AnnData | None = None,
+        datamodule=None,
     ) -> pd.DataFrame:
         """Gene loadings of each latent factor, read from the decoder's linear layer.
 
-        The decoder computes ``softmax(W z + b + covariate offsets)``; this returns ``W``.
-        Softmax ignores a constant added to all genes of a factor, so with ``center=True``
-        each factor's loadings are shifted to mean zero over genes: the decoder output is
-        exactly the same, and the sign then says whether a gene's share goes up or down
-        relative to the average gene as the factor grows.
+        The decoder computes ``softmax(W z + b + covariate offsets)`` (:doc:`user guide
+        </user_guide/linear_vi>`). Two readings of the same decoder:
+
+        - ``units="log"`` (default): ``W`` itself, the change in a gene's log share of the
+          cell's counts per unit of the factor — the same for every cell. Softmax ignores a
+          constant added to all genes of a factor, so with ``center=True`` each factor's
+          loadings are shifted to mean zero over genes: the decoder output is exactly the
+          same. Log units favour genes with few counts: a gene at 0.01 counts per cell that
+          rises ten-fold has a larger loading than an abundant marker that doubles.
+        - ``units="expression"``: the decoder's derivative at the average cell, in counts
+          per 10,000 per unit of the factor: ``1e4 * p_g * (W_gk - sum_h p_h W_hk)`` with
+          ``p`` the expression shares decoded at ``z = 0`` and the reference covariates
+          (most frequent batch and categories, mean continuous covariates of ``adata``).
+          It weighs each gene's log change by how much of the cell's expression it is,
+          so the top genes are those whose normalised expression moves most (which favours
+          the most abundant genes). Each column sums to zero over genes (the
+          shares are a composition); for ProgramVI, genes outside a program get only that
+          dilution term, ``-1e4 * p_g * sum_h p_h W_hk``.
 
         Parameters
         ----------
         center
-            Subtract each factor's mean loading over genes (default: ``True`` for LinearVI,
-            ``False`` for ProgramVI, whose zeros outside a program carry meaning).
+            Subtract each factor's mean loading over genes (log units only; default:
+            ``True`` for LinearVI, ``False`` for ProgramVI, whose zeros outside a program
+            carry meaning).
         key_added
-            If given, also write the loadings to ``adata.varm[key_added]``.
+            If given, also write the loadings to ``adata.varm[key_added]`` (the model's
+            AnnData).
+        units
+            ``"log"`` or ``"expression"`` (see above).
+        adata
+            With ``units="expression"``: cells that set the reference covariates; default the
+            training data.
+        datamodule
+            Those cells on disk instead of ``adata`` (a data module with the model's registry).
 
         Returns
         -------
         DataFrame of shape (n_genes, n_latent), index ``var_names``, columns
-        :attr:`factor_names`.
+        :attr:`factor_names`. For ProgramVI, each column is per unit of the program's
+        sign-aligned activity (:meth:`get_program_activity`), so a positive loading means the
+        gene goes up as the activity grows.
+
+        Examples
+        --------
+        >>> log_loadings = model.get_loadings()  # W, centred
+        >>> si.tl.top_features(model.get_loadings(units="expression"), n_top=10)
         """
-        weight = self.module.decoder.loadings().detach().cpu().numpy()
-        if self._center_loadings if center is None else center:
-            weight = weight - weight.mean(axis=0, keepdims=True)
-        loadings = pd.DataFrame(weight, index=self.feature_names, columns=self.factor_names)
+        if units not in ("log", "expression"):
+            raise InvalidArgumentError(
+                f"units must be 'log' (W, log share per unit factor) or 'expression' (counts "
+                f"per 10,000 per unit factor at the average cell), not {units!r}."
+            )
+        if units == "log" and (adata is not None or datamodule is not None):
+            raise InvalidArgumentError(
+                "adata= and datamodule= set the reference cell of units='expression'; log "
+                "loadings need no cells. Drop them or pass units='expression'."
+            )
+        if key_added is not None and self.adata is None:
+            raise InvalidArgumentError(
+                "key_added writes to the model's adata.varm; this model has no AnnData."
+            )
+        weight = self.module.decoder.loadings().detach()
+        # ProgramVI: per unit of the sign-aligned activity it reports (W z = (W s)(s z))
+        directions = torch.as_tensor(self._latent_directions(), dtype=weight.dtype)
+        weight = weight * directions.to(weight.device)
+        if units == "expression":
+            weight = self._expression_loadings(weight, self._cells(adata, datamodule))
+        elif self._center_loadings if center is None else center:
+            weight = weight - weight.mean(dim=0, keepdim=True)
+        loadings = pd.DataFrame(
+            weight.cpu().numpy(), index=self.feature_names, columns=self.factor_names
+        )
         if key_added is not None:
-            if self.adata is None:
-                raise InvalidArgumentError(
-                    "key_added writes to adata.varm; this model has no AnnData."
-                )
             store_array(self.adata, "varm", key_added, loadings)
         return loadings
+
+    def _expression_loadings(self, weight: torch.Tensor, cells) -> torch.Tensor:
+        """Jacobian of 1e4 × the decoded shares w.r.t. the factors at ``z = 0``, (genes, K)."""
+        reference = self._reference_covariates(cells)
+        origin = torch.zeros(1, self.module.n_latent, device=self.device)
+        shares = self._decode(origin, reference)["rna"][0]  # (n_genes,)
+        mean_loading = shares @ weight  # (K,) share-weighted mean over genes
+        return 1e4 * shares[:, None] * (weight - mean_loading)
 
     def train(
         self,
