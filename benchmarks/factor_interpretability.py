@@ -13,10 +13,13 @@ Models (20 factors; encoder 1×128, batch 128, the same number of steps on every
 - LinearVI; LinearSCVI with the observed library (as LinearVI: the headline peer) and with
   its default learned library; scikit-learn NMF and PCA (20 components, log-normalised
   counts of half A; half B projected) as classical baselines.
-- Two readings of each linear decoder: its ``W`` (log units, what ``get_loadings()`` returns
-  for both packages) and the decoder's derivative at the average cell in counts per 10,000
-  (``LinearVI.get_loadings(units="expression")``; for LinearSCVI the same derivative of its
-  decoder, by autograd).
+- Three readings of each linear decoder: its ``W`` (log units, what ``get_loadings()``
+  returns for both packages), the decoder's derivative at the average cell in counts per
+  10,000 (``units="expression"``) and that derivative over the Poisson sd at 10,000 counts
+  (``units="pearson"``); for LinearSCVI the same derivatives of its decoder, by autograd.
+  Each in the encoder's coordinates and in the varimax rotation of ``W`` (LinearVI's
+  default; the same rotation applied to LinearSCVI and to the ablations). LinearVI's
+  headline reading is its default: varimax, Pearson units.
 - Ablations of LinearVI on pancreas (``--ablations``): the intercept started at 0 instead of
   the genes' log mean shares; a per-gene batch norm between ``W z`` and the softmax (as
   LinearSCVI's decoder; loadings read with the norm folded in).
@@ -55,6 +58,7 @@ from _seeds import (
     run_methods,
     summarise,
 )
+from scvi_interpret.model.linear_vi._rotation import varimax_rotation
 
 N_LATENT, N_HIDDEN, BATCH_SIZE = 20, 128, 128
 DATA_SETS = ("pancreas", "liu_rna", "multiome_rna")
@@ -151,6 +155,8 @@ def run_vae(kind: str, data_set: str, seed: int, args, ablation: str | None = No
     cls = {"LinearVI": si.model.LinearVI, "LinearSCVI": scvi.model.LinearSCVI}[kind]
     scvi.settings.seed = seed
     cls.setup_anndata(train, layer="counts")
+    if ablation is not None:  # rotated below like the peers: its W may be wrapped
+        kw = kw | {"factor_rotation": None}
     model = cls(train, n_latent=N_LATENT, n_hidden=N_HIDDEN, **kw)
     if ablation is not None:
         ABLATIONS[ablation](model.module)
@@ -169,6 +175,7 @@ def run_vae(kind: str, data_set: str, seed: int, args, ablation: str | None = No
     mean_counts = np.asarray(train.layers["counts"].mean(0)).ravel()
     genes = train.var_names
     module = model.module
+    rotation = np.eye(N_LATENT)  # encoder coordinates → reported factors (LinearVI: varimax)
     if kind == "LinearSCVI":
         log_loadings = model.get_loadings().to_numpy()
 
@@ -179,19 +186,30 @@ def run_vae(kind: str, data_set: str, seed: int, args, ablation: str | None = No
         layer = module.decoder.factor_loadings
         folded = getattr(layer, "folded", None)
         log_loadings = (folded() if folded else layer.weight).detach().numpy()
+        rotation = module.factor_rotation.double().numpy()
+        latent = latent @ rotation.T  # back to the encoder's coordinates
 
         def expression_per_10k(z):
             generative = module.generative(z[None], torch.zeros(1, 1), [torch.zeros(1, 1)])
             return 1e4 * generative["px"].scale[0]
 
     expression = decoder_jacobian(expression_per_10k, N_LATENT)
-    if kind == "LinearVI" and ablation is None:  # the public reading is this derivative
-        public = model.get_loadings(units="expression").to_numpy()
-        np.testing.assert_allclose(public, expression, rtol=1e-3, atol=1e-5)
+    with torch.no_grad():
+        noise_sd = torch.sqrt(expression_per_10k(torch.zeros(N_LATENT))).numpy()
+    unrotated = {"log": log_loadings - log_loadings.mean(0), "expression": expression,
+                 "pearson": expression / noise_sd[:, None]}  # fmt: skip
+    if kind == "LinearVI" and ablation is None:  # the public readings are these, rotated
+        for units, values in unrotated.items():
+            public = model.get_loadings(units=units).to_numpy()
+            np.testing.assert_allclose(public, values @ rotation, rtol=1e-3, atol=1e-4)
+    else:  # the same varimax rotation applied to the peer's loadings (and ablations)
+        rotation = varimax_rotation(unrotated["log"])
     readings = {}
-    for reading, values in (("log", log_loadings), ("expression", expression)):
-        frame = pd.DataFrame(values, index=genes)
-        readings[reading] = reading_metrics(latent, frame, test, markers, mean_counts)
+    for units, values in unrotated.items():
+        for rotated, turn in ((False, np.eye(N_LATENT)), (True, rotation)):
+            frame = pd.DataFrame(values @ turn, index=genes)
+            metrics = reading_metrics(latent @ turn, frame, test, markers, mean_counts)
+            readings[f"{units}, varimax" if rotated else units] = metrics
     return {
         "readings": readings,
         "epochs": epochs,
@@ -300,12 +318,11 @@ def split_readings(rows: dict) -> dict:
             loadings = {s: np.asarray(per_seed[s].pop("loadings")) for s in seeds}
             stability = [matched_correlation(loadings[a], loadings[b])
                          for a, b in combinations(seeds, 2)]  # fmt: skip
-            label = READING_LABELS.get(reading, reading)
+            label = reading_label(reading)
+            is_headline = row["role"] != "ours" or reading in (HEADLINE_READING, "log-normalised")
             split[f"{name} — {label}"] = {
                 "configuration": row["configuration"] + f"; loadings read as {label}",
-                "role": row["role"]
-                if reading != "log" or "LinearSCVI" in name
-                else "ours variant",
+                "role": row["role"] if is_headline else "ours variant",
                 "reading": reading,
                 "per_seed": per_seed,
                 "summary": summarise(per_seed),
@@ -321,7 +338,14 @@ def split_readings(rows: dict) -> dict:
 
 
 READING_LABELS = {"log": "W (log units)", "expression": "expression units",
-                  "log-normalised": "components"}  # fmt: skip
+                  "pearson": "Pearson units", "log-normalised": "components"}  # fmt: skip
+HEADLINE_READING = "pearson, varimax"  # LinearVI's default rotation, read in Pearson units
+
+
+def reading_label(reading: str) -> str:
+    """``"pearson, varimax"`` → ``"Pearson units, varimax"``."""
+    units, _, rotation = reading.partition(", ")
+    return READING_LABELS.get(units, units) + (f", {rotation}" if rotation else "")
 
 
 def matched_correlation(first: np.ndarray, second: np.ndarray) -> float:
@@ -356,8 +380,8 @@ COMPARED_WITH_BASELINES = ("marker_recall_at_20", "specificity_auroc", "seed_sta
 
 
 def comparisons_for(rows: dict, data_set: str) -> list[dict]:
-    """LinearVI (expression units) against every LinearSCVI reading, NMF and PCA."""
-    ours = f"{data_set}: LinearVI — expression units"
+    """LinearVI (its headline reading) against every LinearSCVI reading, NMF and PCA."""
+    ours = f"{data_set}: LinearVI — {reading_label(HEADLINE_READING)}"
     if ours not in rows:
         return []
     result = []
@@ -413,7 +437,8 @@ def main() -> None:
                  f"{data[data_set]['genes']} genes", "",
                  *rows_table(chosen, METRICS, DIGITS), ""]  # fmt: skip
     page += [
-        "Comparisons of LinearVI read in expression units (a lead only beyond 2 sd of the "
+        f"Comparisons of LinearVI read as {reading_label(HEADLINE_READING)} (its default; "
+        "a lead only beyond 2 sd of the "
         "difference):",
         "",
         *comparisons_table(comparisons),

@@ -1,4 +1,4 @@
-"""Draw ``docs/_static/loadings_units.png``: one LinearVI factor read in log and expression units.
+"""Draw ``docs/_static/loadings_units.png``: a LinearVI factor in log, expression, Pearson units.
 
 Pancreas (Baron), 2,000 HVGs, 10 factors, 200 epochs, seed 0 — the tutorial's model. The
 factor shown is the one highest in ``--cell-type`` cells (z-scored factor means). Run from the
@@ -45,32 +45,38 @@ def main() -> None:
     )
     factor = means.loc[args.cell_type].idxmax()
     log_units = model.get_loadings()[factor]
-    expression = model.get_loadings(units="expression")[factor]
+    readings = {
+        "expression": model.get_loadings(units="expression")[factor],
+        "Pearson": model.get_loadings(units="pearson")[factor],
+    }
     mean_count = np.asarray(adata.layers["counts"].mean(0)).ravel()
 
-    fig, ax = plt.subplots(figsize=(7.5, 5), layout="constrained")
-    points = ax.scatter(
-        log_units, expression, c=np.log10(mean_count), s=8, cmap="viridis", linewidths=0
-    )
-    fig.colorbar(points, ax=ax, label="log10 mean count per cell")
-    for values, colour in ((log_units, "tab:red"), (expression, "tab:blue")):
-        for gene in values.nlargest(6).index:
-            ax.annotate(gene, (log_units[gene], expression[gene]), fontsize=8, color=colour,
-                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
-    ax.axhline(0, color="0.7", lw=0.5)
-    ax.axvline(0, color="0.7", lw=0.5)
-    ax.set_xlabel(f"{factor}: W, log units (centred)")
-    ax.set_ylabel(f"{factor}: expression units (counts per 10,000 per unit factor)")
-    ax.set_title(
-        f"{factor}, highest in {args.cell_type} cells — top 6 genes in log units (red) and "
-        "in expression units (blue)",
-        fontsize=9,
-    )
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), layout="constrained")
+    colours = {"log": "tab:red", "expression": "tab:blue", "Pearson": "tab:green"}
+    for ax, (units, values) in zip(axes, readings.items(), strict=True):
+        points = ax.scatter(
+            log_units, values, c=np.log10(mean_count), s=8, cmap="viridis", linewidths=0
+        )
+        for label, ranked in (("log", log_units), (units, values)):
+            for gene in ranked.nlargest(6).index:
+                ax.annotate(
+                    gene, (log_units[gene], values[gene]), fontsize=8, color=colours[label],
+                    xytext=(3, 3), textcoords="offset points",
+                )  # fmt: skip
+        ax.axhline(0, color="0.7", lw=0.5)
+        ax.axvline(0, color="0.7", lw=0.5)
+        ax.set_xlabel(f"{factor}: W, log units (centred)")
+        per = "counts per 10,000" if units == "expression" else "Poisson sd at 10,000 counts"
+        ax.set_ylabel(f"{factor}: {units} units ({per} per unit factor)")
+        ax.set_title(f"top 6 genes in log units (red) and {units} units "
+                     f"({colours[units].removeprefix('tab:')})", fontsize=9)  # fmt: skip
+    fig.colorbar(points, ax=axes, label="log10 mean count per cell")
+    fig.suptitle(f"{factor} (varimax), highest in {args.cell_type} cells", fontsize=10)
     OUT.parent.mkdir(exist_ok=True)
     fig.savefig(OUT, dpi=110)
-    top_log, top_expression = log_units.nlargest(20).index, expression.nlargest(20).index
     names = list(adata.var_names)
-    for label, genes in (("log", top_log), ("expression", top_expression)):
+    for label, values in {"log": log_units, **readings}.items():
+        genes = values.nlargest(20).index
         counts = mean_count[[names.index(g) for g in genes]]
         print(f"top 20 in {label} units: median mean count {np.median(counts):.3g}; "
               f"{', '.join(genes[:8])}")  # fmt: skip

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import anndata as ad
 import numpy as np
-import pandas as pd
+
+from synthetic_counts import negative_binomial_counts
 
 N_ABUNDANT, N_RARE = 60, 60
 PLANTED = {"a": range(0, 12), "b": range(12, 24)}
@@ -30,15 +31,24 @@ def simulate_factors(n_per_group: int = 300, seed: int = 0) -> ad.AnnData:
     for group in ("a", "b"):
         genes = np.asarray(RARE)[rare_group == group]
         log_change[np.ix_(labels == group, genes)] = np.log(20.0)
-    share = base * np.exp(log_change)
-    share /= share.sum(1, keepdims=True)
-    library = rng.lognormal(np.log(2000), 0.3, size=(len(labels), 1))
-    mu = share * library
-    theta = 10.0
-    counts = rng.poisson(rng.gamma(theta, mu / theta)).astype(np.float32)
-    adata = ad.AnnData(counts)
-    adata.var_names = [f"g{i}" for i in range(len(base))]
-    adata.obs_names = [f"c{i}" for i in range(len(labels))]
-    adata.obs["group"] = pd.Categorical(labels)
-    adata.layers["counts"] = adata.X.copy()
-    return adata
+    return negative_binomial_counts(base * np.exp(log_change), labels, rng, 2000, theta=10.0)
+
+
+def simulate_groups(
+    n_groups: int = 5, genes_per_group: int = 10, n_genes: int = 100, n_per_group: int = 150,
+    seed: int = 0,
+) -> ad.AnnData:  # fmt: skip
+    """Groups ``"0"``… each raising its own ``genes_per_group`` genes four-fold, and ``"none"``.
+
+    Group ``k``'s genes are ``k * genes_per_group`` to ``(k + 1) * genes_per_group - 1``; the
+    other genes never change, and the ``"none"`` cells change nothing. One factor per group
+    is the simple structure to recover.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([str(k) for k in range(n_groups)] + ["none"], n_per_group)
+    base = rng.gamma(2.0, 1.0, n_genes)
+    log_change = np.zeros((len(labels), n_genes))
+    for k in range(n_groups):
+        genes = range(k * genes_per_group, (k + 1) * genes_per_group)
+        log_change[np.ix_(labels == str(k), list(genes))] = np.log(4.0)
+    return negative_binomial_counts(base * np.exp(log_change), labels, rng, 1500, theta=20.0)

@@ -6,6 +6,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from synthetic_counts import negative_binomial_counts
+
 N_GENES = 120
 PROGRAMS = {  # prior gene sets, by gene position
     "PROG_A": range(0, 15),
@@ -31,18 +33,7 @@ def simulate(n_per_group: int = 200, seed: int = 0, query_program: bool = False)
     log_scale[np.ix_(labels == "b", list(PROGRAMS["PROG_B"]))] = np.log(4.0)
     if query_program:
         log_scale[np.ix_(labels == "q", list(QUERY_PROGRAM))] = np.log(4.0)
-    share = base * np.exp(log_scale)
-    share /= share.sum(1, keepdims=True)
-    library = rng.lognormal(np.log(1500), 0.3, size=(len(labels), 1))
-    mu = share * library
-    theta = 20.0
-    counts = rng.poisson(rng.gamma(theta, mu / theta)).astype(np.float32)
-    adata = ad.AnnData(counts)
-    adata.var_names = [f"g{i}" for i in range(N_GENES)]
-    adata.obs_names = [f"c{i}" for i in range(len(labels))]
-    adata.obs["group"] = pd.Categorical(labels)
-    adata.layers["counts"] = adata.X.copy()
-    return adata
+    return negative_binomial_counts(base * np.exp(log_scale), labels, rng, 1500, theta=20.0)
 
 
 def prior_mask(var_names) -> pd.DataFrame:

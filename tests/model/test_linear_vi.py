@@ -41,12 +41,16 @@ def test_loadings_are_the_decoder(trained, pancreas_small):
 
     z = trained.get_latent_representation(key_added="X_linearvi")
     assert np.array_equal(pancreas_small.obsm["X_linearvi"], z)
+    # the module works in the encoder's coordinates; the reported factors are rotated
+    assert not np.allclose(trained.module.factor_rotation.numpy(), np.eye(6))
     batch = [torch.zeros(len(z), 1)]
+    counts = torch.as_tensor(pancreas_small.layers["counts"].toarray())
     with torch.no_grad():
-        px = trained.module.generative(torch.as_tensor(z), torch.zeros(len(z), 1), batch)["px"]
+        encoded = trained.module.inference(counts, batch[0])["qz"].loc
+        px = trained.module.generative(encoded, torch.zeros(len(z), 1), batch)["px"]
     scale = px.scale.numpy()
-    # the decoder's output is softmax(z @ loadings.T + intercept + batch offset): nothing else
-    # acts on z
+    # the decoder's output is softmax(z @ loadings.T + intercept + batch offset) with the
+    # reported z and loadings: nothing else acts on z
     decoder = trained.module.decoder
     intercept = decoder.intercept.detach().numpy()
     intercept = intercept + decoder.covariate_offsets.categorical[0].weight[0].detach().numpy()
@@ -76,12 +80,21 @@ def test_expression_loadings_are_the_decoder_jacobian(pancreas_small):
     batch = [torch.full((1, 1), float(mapping.index("b")))]
     cont = torch.tensor([[obs["log_total"].mean()]], dtype=torch.float32)
 
+    rotation = model.module.factor_rotation  # reported factors → the module's coordinates
+
     def expression_per_10k(z):
-        generative = model.module.generative(z[None], torch.zeros(1, 1), batch, cont)
+        generative = model.module.generative(
+            (z @ rotation.T)[None], torch.zeros(1, 1), batch, cont
+        )
         return 1e4 * generative["px"].scale[0]
 
     jacobian = torch.autograd.functional.jacobian(expression_per_10k, torch.zeros(4))
-    np.testing.assert_allclose(loadings.to_numpy(), jacobian.numpy(), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(loadings.to_numpy(), jacobian.numpy(), rtol=1e-4, atol=1e-5)
+    # Pearson units: the same derivative over the Poisson sd at 10,000 counts
+    with torch.no_grad():
+        sd = torch.sqrt(expression_per_10k(torch.zeros(4))).numpy()
+    pearson = model.get_loadings(units="pearson").to_numpy()
+    np.testing.assert_allclose(pearson, jacobian.numpy() / sd[:, None], rtol=1e-4, atol=1e-5)
 
 
 def test_planted_sets_top_expression_loadings_not_rare_genes():
@@ -179,8 +192,10 @@ def test_query_mapping_on_held_out_batch(liu_rna):
     assert query_model.module.n_batch == 3
     query_model.train(max_epochs=10, **TRAIN)
     state = query_model.module.state_dict()
-    for key in ["decoder.factor_loadings.weight", "decoder.intercept", "px_r"]:
+    # the query's factors are the reference's: same loadings, same rotation
+    for key in ["decoder.factor_loadings.weight", "decoder.intercept", "px_r", "factor_rotation"]:
         assert torch.equal(state[key], frozen[key]), key
+    assert not torch.equal(frozen["factor_rotation"], torch.eye(ref_model.module.n_latent))
     batch_table = state["decoder.covariate_offsets.categorical.0.weight"]
     assert torch.equal(batch_table[:2], frozen["decoder.covariate_offsets.categorical.0.weight"])
     assert float(batch_table[2].abs().max()) > 0  # the query's batch row learned

@@ -315,6 +315,14 @@ class CellsMixin:
         manager = type(self)._per_instance_manager_store.get(self.id, {}).get(uuid)
         return manager is not None and manager.adata is adata
 
+    def _rotate_latent(self, latent):
+        """The reported coordinates of encoder-space latents (LinearVI: its factor rotation).
+
+        ``latent`` is an array (n_cells, n_latent) or, with ``return_dist``, a tuple of means
+        and variances; the default reports them as they are.
+        """
+        return latent
+
     def get_latent_representation(
         self,
         adata=None,
@@ -362,19 +370,22 @@ class CellsMixin:
                 raise InvalidArgumentError(
                     "dataloader= cannot be combined with adata, datamodule or key_added."
                 )
-            return super().get_latent_representation(give_mean=give_mean, **kwargs)
+            latent = super().get_latent_representation(give_mean=give_mean, **kwargs)
+            return self._rotate_latent(latent)
         if indices is not None:
             indices = as_positions(indices)
         cells = self._cells(adata, datamodule, key_added)
         if cells.adata is None:
             batches = cells.batches(indices, batch_size or 1024)
-            return super().get_latent_representation(
+            latent = super().get_latent_representation(
                 give_mean=give_mean, dataloader=batches, **kwargs
             )
+            return self._rotate_latent(latent)
         latent = super().get_latent_representation(
             adata=cells.adata, indices=indices, give_mean=give_mean, batch_size=batch_size,
             **kwargs,
         )  # fmt: skip
+        latent = self._rotate_latent(latent)
         if key_added is not None:
             store_array(cells.adata, "obsm", key_added, latent)
         return latent

@@ -59,8 +59,10 @@ from scvi_interpret.model.base._training_guard import (
 )
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
+from ._rotation import varimax_rotation
 
-LoadingUnits = Literal["log", "expression"]
+LoadingUnits = Literal["log", "expression", "pearson"]
+FactorRotation = Literal["varimax"] | None
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +110,13 @@ class LinearVI(
     encode_covariates
         Give the encoder the batch and continuous covariates. Keep ``True`` for reference
         mapping: the query's new batches then adapt the encoder too.
+    factor_rotation
+        ``"varimax"`` (default): after training, report the factors in the varimax rotation
+        of the loadings (each gene on few factors, each factor on few genes); ``None``: in
+        the encoder's own coordinates. The prior is rotation invariant, so both are the same
+        model: latents and loadings are rotated together and decode to exactly the same
+        expression (:doc:`user guide </user_guide/linear_vi>`). The rotation is a function
+        of the loadings only (no pass over the cells); a query model keeps its reference's.
     datamodule
         Not used; scvi-tools' ``load(..., datamodule=…)`` passes it for models trained with its
         own ``TileDBDataModule``.
@@ -125,6 +134,7 @@ class LinearVI(
     _module_cls = LinearVAE
     _training_plan_cls = TrainingPlan
     _center_loadings = True
+    _factor_rotation: FactorRotation = None  # ProgramVI: programs are not rotated
 
     def __init__(
         self,
@@ -137,8 +147,13 @@ class LinearVI(
         gene_likelihood: GeneLikelihood = "nb",
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
+        factor_rotation: FactorRotation = "varimax",
         datamodule=None,
     ):
+        if factor_rotation not in ("varimax", None):
+            raise InvalidArgumentError(
+                f"factor_rotation must be 'varimax' or None, not {factor_rotation!r}."
+            )
         check_hyperparameters(
             type(self).__name__, n_latent=n_latent, n_hidden=n_hidden, n_layers=n_layers,
             dropout_rate=dropout_rate,
@@ -156,8 +171,10 @@ class LinearVI(
         self._model_summary_string = (
             f"LinearVI model: n_latent: {n_latent}, n_hidden: {n_hidden}, n_layers: {n_layers}, "
             f"dropout_rate: {dropout_rate}, gene_likelihood: {gene_likelihood}, "
-            f"dispersion: {dispersion}, encode_covariates: {encode_covariates}"
+            f"dispersion: {dispersion}, encode_covariates: {encode_covariates}, "
+            f"factor_rotation: {factor_rotation}"
         )
+        self._factor_rotation = factor_rotation
         self.init_params_ = self._get_init_params(locals())
 
     def _build_module(self, **module_kwargs) -> None:
@@ -190,7 +207,39 @@ class LinearVI(
     def _latent_names(self) -> list[str]:
         return self.factor_names
 
+    def _rotation(self) -> torch.Tensor | None:
+        """Encoder coordinates → reported factors, (n_latent, n_latent); ``None``: identity."""
+        rotation = getattr(self.module, "factor_rotation", None)
+        identity = None if rotation is None else torch.eye(len(rotation), device=rotation.device)
+        if rotation is None or torch.equal(rotation, identity):
+            return None
+        return rotation
+
+    def _rotate_latent(self, latent):
+        rotation = self._rotation()
+        if rotation is None:
+            return latent
+        rotation = rotation.double().cpu().numpy()
+        if isinstance(latent, tuple):  # return_dist: means and (marginal) variances
+            mean, variance = latent
+            return (mean @ rotation).astype(mean.dtype), (variance @ rotation**2).astype(
+                variance.dtype
+            )
+        return (latent @ rotation).astype(latent.dtype)
+
+    def _set_factor_rotation(self) -> None:
+        """Varimax rotation of the centred loadings, stored with the module (saved with it)."""
+        rotation = torch.eye(self.module.n_latent)
+        if self._factor_rotation == "varimax":
+            weight = self.module.decoder.loadings().detach().double().cpu().numpy()
+            rotation = torch.as_tensor(varimax_rotation(weight - weight.mean(axis=0)))
+        buffer = self.module.factor_rotation
+        buffer.copy_(rotation.to(dtype=buffer.dtype, device=buffer.device))
+
     def _decode(self, z: torch.Tensor, reference: dict) -> dict[str, torch.Tensor]:
+        rotation = self._rotation()
+        if rotation is not None:  # reported factors → encoder coordinates
+            z = z @ rotation.T.to(z.dtype)
         categorical, continuous = self._expand_covariates(reference, len(z))
         library = torch.zeros(len(z), 1, device=self.device)
         generative = self.module.generative(z, library, categorical, continuous)
@@ -203,10 +252,15 @@ class LinearVI(
     def _attribution_function(self, targets: list[int]):
         module = self.module
         columns = torch.as_tensor(targets, device=self.device)
+        rotation = self._rotation()
+        if rotation is not None:  # the reported factors' columns of the rotation
+            rotation = rotation.index_select(-1, columns)
 
         def posterior_mean(x, batch_index, cont_covs=None):
-            qz = module.inference(x, batch_index, cont_covs)[MODULE_KEYS.QZ_KEY]
-            return qz.loc.index_select(-1, columns)
+            mean = module.inference(x, batch_index, cont_covs)[MODULE_KEYS.QZ_KEY].loc
+            if rotation is not None:
+                return mean @ rotation.to(mean.dtype)
+            return mean.index_select(-1, columns)
 
         return posterior_mean
 
@@ -282,7 +336,8 @@ class LinearVI(
         """Gene loadings of each latent factor, read from the decoder's linear layer.
 
         The decoder computes ``softmax(W z + b + covariate offsets)`` (:doc:`user guide
-        </user_guide/linear_vi>`). Two readings of the same decoder:
+        </user_guide/linear_vi>`); with ``factor_rotation="varimax"`` the loadings are those of
+        the reported factors, ``W R``. Three readings of the same decoder:
 
         - ``units="log"`` (default): ``W`` itself, the change in a gene's log share of the
           cell's counts per unit of the factor — the same for every cell. Softmax ignores a
@@ -299,6 +354,11 @@ class LinearVI(
           the most abundant genes). Each column sums to zero over genes (the
           shares are a composition); for ProgramVI, genes outside a program get only that
           dilution term, ``-1e4 * p_g * sum_h p_h W_hk``.
+        - ``units="pearson"``: that derivative divided by the gene's Poisson noise at the
+          average cell of 10,000 counts, ``sqrt(1e4 * p_g) * (W_gk - sum_h p_h W_hk)``: how
+          many noise standard deviations the gene moves per unit of the factor (the scale of
+          analytic Pearson residuals). Between the two above: neither rare nor very abundant
+          genes are favoured; the genes a factor separates cells by top it.
 
         Parameters
         ----------
@@ -310,10 +370,10 @@ class LinearVI(
             If given, also write the loadings to ``adata.varm[key_added]`` (the model's
             AnnData).
         units
-            ``"log"`` or ``"expression"`` (see above).
+            ``"log"``, ``"expression"`` or ``"pearson"`` (see above).
         adata
-            With ``units="expression"``: cells that set the reference covariates; default the
-            training data.
+            With ``units="expression"`` or ``"pearson"``: cells that set the reference
+            covariates; default the training data.
         datamodule
             Those cells on disk instead of ``adata`` (a data module with the model's registry).
 
@@ -327,28 +387,32 @@ class LinearVI(
         Examples
         --------
         >>> log_loadings = model.get_loadings()  # W, centred
-        >>> si.tl.top_features(model.get_loadings(units="expression"), n_top=10)
+        >>> si.tl.top_features(model.get_loadings(units="pearson"), n_top=10)
         """
-        if units not in ("log", "expression"):
+        if units not in ("log", "expression", "pearson"):
             raise InvalidArgumentError(
-                f"units must be 'log' (W, log share per unit factor) or 'expression' (counts "
-                f"per 10,000 per unit factor at the average cell), not {units!r}."
+                f"units must be 'log' (W, log share per unit factor), 'expression' (counts "
+                f"per 10,000 per unit factor at the average cell) or 'pearson' (those counts "
+                f"over their Poisson noise), not {units!r}."
             )
         if units == "log" and (adata is not None or datamodule is not None):
             raise InvalidArgumentError(
-                "adata= and datamodule= set the reference cell of units='expression'; log "
-                "loadings need no cells. Drop them or pass units='expression'."
+                "adata= and datamodule= set the reference cell of units='expression' and "
+                "'pearson'; log loadings need no cells. Drop them or pass units='expression'."
             )
         if key_added is not None and self.adata is None:
             raise InvalidArgumentError(
                 "key_added writes to the model's adata.varm; this model has no AnnData."
             )
         weight = self.module.decoder.loadings().detach()
+        rotation = self._rotation()
+        if rotation is not None:  # the reported factors (see factor_rotation)
+            weight = weight @ rotation.to(weight.dtype)
         # ProgramVI: per unit of the sign-aligned activity it reports (W z = (W s)(s z))
         directions = torch.as_tensor(self._latent_directions(), dtype=weight.dtype)
         weight = weight * directions.to(weight.device)
-        if units == "expression":
-            weight = self._expression_loadings(weight, self._cells(adata, datamodule))
+        if units != "log":
+            weight = self._expression_loadings(weight, self._cells(adata, datamodule), units)
         elif self._center_loadings if center is None else center:
             weight = weight - weight.mean(dim=0, keepdim=True)
         loadings = pd.DataFrame(
@@ -358,13 +422,19 @@ class LinearVI(
             store_array(self.adata, "varm", key_added, loadings)
         return loadings
 
-    def _expression_loadings(self, weight: torch.Tensor, cells) -> torch.Tensor:
-        """Jacobian of 1e4 × the decoded shares w.r.t. the factors at ``z = 0``, (genes, K)."""
+    def _expression_loadings(
+        self, weight: torch.Tensor, cells, units: LoadingUnits = "expression"
+    ) -> torch.Tensor:
+        """Jacobian of 1e4 × the decoded shares w.r.t. the factors at ``z = 0``, (genes, K).
+
+        ``units="pearson"`` divides each gene's row by its Poisson sd ``sqrt(1e4 p_g)``.
+        """
         reference = self._reference_covariates(cells)
         origin = torch.zeros(1, self.module.n_latent, device=self.device)
         shares = self._decode(origin, reference)["rna"][0]  # (n_genes,)
         mean_loading = shares @ weight  # (K,) share-weighted mean over genes
-        return 1e4 * shares[:, None] * (weight - mean_loading)
+        scale = torch.sqrt(1e4 * shares) if units == "pearson" else 1e4 * shares
+        return scale[:, None] * (weight - mean_loading)
 
     def train(
         self,
@@ -376,7 +446,9 @@ class LinearVI(
         """Train the model with scvi-tools' training plan and Lightning trainer.
 
         After :meth:`load_query_data` the default weight decay is 0, so that the frozen
-        reference weights stay exactly as they were.
+        reference weights stay exactly as they were. Afterwards the factor rotation
+        (``factor_rotation``) is set from the trained loadings (not for a query model, which
+        keeps its reference's).
 
         Parameters
         ----------
@@ -396,7 +468,7 @@ class LinearVI(
         if self.adata is not None and kwargs.get("datamodule") is None:
             check_enough_cells(self.adata.n_obs, kwargs.get("train_size"))
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
-        return train_keeping_interrupts(
+        result = train_keeping_interrupts(
             self,
             super().train,
             max_epochs=max_epochs,
@@ -404,6 +476,9 @@ class LinearVI(
             plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
             **kwargs,
         )
+        if not self.module.is_query:  # a query keeps its reference's factors
+            self._set_factor_rotation()
+        return result
 
     @staticmethod
     def prepare_query_anndata(

@@ -21,6 +21,14 @@ GeneLikelihood = Literal["nb", "zinb", "poisson"]
 Dispersion = Literal["gene", "gene-batch"]
 
 
+def _identity_rotation_if_missing(state_dict, prefix, *args) -> None:
+    """Models saved before ``factor_rotation`` existed load with the identity (unrotated)."""
+    key = prefix + "factor_rotation"
+    if key not in state_dict:
+        n_latent = state_dict[prefix + "z_encoder.mean_encoder.weight"].shape[0]
+        state_dict[key] = torch.eye(n_latent)
+
+
 class LinearVAE(BaseModuleClass):
     """Variational autoencoder with a linear decoder and covariates as separate offsets.
 
@@ -134,6 +142,12 @@ class LinearVAE(BaseModuleClass):
         if gene_likelihood != "poisson":
             shape = (n_input, n_batch) if dispersion == "gene-batch" else (n_input,)
             self.px_r = nn.Parameter(torch.randn(shape))
+        # Orthogonal map from the encoder's coordinates to the reported factors (n_latent ×
+        # n_latent; identity until LinearVI.train sets it). Training and the ELBO use the
+        # encoder's coordinates; readers report ``z @ R`` and ``W @ R`` (R = factor_rotation),
+        # which give the decoder exactly the same logits (the prior is rotation invariant).
+        self.register_buffer("factor_rotation", torch.eye(n_latent))
+        self._register_load_state_dict_pre_hook(_identity_rotation_if_missing)
         self.is_query = False
 
     # ----------------------------------------------------------------- inputs

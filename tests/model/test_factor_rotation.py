@@ -1,0 +1,153 @@
+"""LinearVI's varimax rotation: the same model, its factors in simple structure."""
+
+import numpy as np
+import pytest
+import scvi
+import torch
+from sklearn.metrics import roc_auc_score
+
+from scvi_interpret.model import LinearVI
+from scvi_interpret.model.base._persistence import file_digest
+from scvi_interpret.model.linear_vi._rotation import varimax_rotation
+from synthetic_factors import simulate_groups
+
+TRAIN = {"batch_size": 128, "train_size": 1.0, "enable_progress_bar": False}
+N_GROUPS, GENES_PER_GROUP, N_LATENT = 5, 10, 8
+
+
+def varimax_criterion(loadings: np.ndarray) -> float:
+    """Sum over factors of the variance of the squared loadings."""
+    return float((loadings**2).var(axis=0).sum())
+
+
+def test_varimax_recovers_a_rotated_simple_structure():
+    rng = np.random.default_rng(0)
+    simple = np.zeros((200, 5))  # each gene on one factor
+    simple[np.arange(200), np.arange(200) % 5] = rng.gamma(2.0, 1.0, 200) + 0.5
+    simple[:, 0] *= 3  # the largest factor first after ordering
+    mixing, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    rotation = varimax_rotation(simple @ mixing.T)
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(5), atol=1e-10)
+    recovered = simple @ mixing.T @ rotation
+    order = [int(np.argmax(np.abs(simple.T @ recovered[:, j]))) for j in range(5)]
+    assert sorted(order) == list(range(5)) and order[0] == 0
+    np.testing.assert_allclose(recovered, simple[:, order], atol=1e-4)  # signs positive too
+    assert np.all(np.diff((recovered**2).sum(axis=0)) <= 1e-9)  # largest factor first
+
+
+@pytest.fixture(scope="module")
+def planted():
+    adata = simulate_groups(N_GROUPS, GENES_PER_GROUP)
+    scvi.settings.seed = 0
+    LinearVI.setup_anndata(adata, layer="counts")
+    model = LinearVI(adata, n_latent=N_LATENT, n_hidden=32)
+    model.train(max_epochs=80, plan_kwargs={"n_epochs_kl_warmup": 10}, **TRAIN)
+    return model, adata
+
+
+def encoded(model, adata):
+    """The module's own posterior (encoder coordinates) of every cell."""
+    counts = torch.as_tensor(adata.layers["counts"])
+    with torch.no_grad():
+        return model.module.inference(counts, torch.zeros(adata.n_obs, 1))["qz"]
+
+
+def test_rotated_factors_are_the_same_model(planted):
+    model, adata = planted
+    rotation = model.module.factor_rotation.double().numpy()
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(N_LATENT), atol=1e-5)
+    assert not np.allclose(rotation, np.eye(N_LATENT), atol=0.1)
+    qz = encoded(model, adata)
+    latent = model.get_latent_representation()
+    np.testing.assert_allclose(latent, qz.loc.numpy() @ rotation, rtol=1e-4, atol=1e-5)
+    mean, variance = model.get_latent_representation(return_dist=True)
+    np.testing.assert_allclose(mean, latent, rtol=1e-6)
+    # marginal variances of the rotated posterior: Var(z R)_k = sum_j var_j R_jk^2
+    np.testing.assert_allclose(variance, qz.variance.numpy() @ rotation**2, rtol=1e-4)
+    weight = model.module.decoder.loadings().detach().double().numpy()
+    centred = weight - weight.mean(axis=0)
+    loadings = model.get_loadings().to_numpy()
+    np.testing.assert_allclose(loadings, centred @ rotation, atol=1e-5)
+    # z R (W R)^T = z W^T: the decoder is unchanged; the loadings are more concentrated
+    np.testing.assert_allclose(latent @ loadings.T, qz.loc.numpy() @ centred.T, atol=1e-4)
+    assert varimax_criterion(loadings) > 1.5 * varimax_criterion(centred)
+    # get_feature_importance explains the reported factors: values + base add up to them
+    _table, explanations = model.get_feature_importance(
+        indices=[0, 200, 400], target="factor_2", n_background=64, n_samples=64,
+        return_explanation=True,
+    )  # fmt: skip
+    explanation = explanations["rna"]
+    total = explanation.values[:, :, 0].sum(1) + explanation.base_values[:, 0]
+    reported = latent[[0, 200, 400], 2]
+    np.testing.assert_allclose(total, reported, atol=0.15 * np.abs(latent[:, 2]).max())
+
+
+def planted_recovery(latent: np.ndarray, loadings: np.ndarray, groups: np.ndarray):
+    """Per group: its best factor, that factor's AUROC and planted genes in its top 10."""
+    result = []
+    for k in range(N_GROUPS):
+        is_group = groups == str(k)
+        aurocs = np.array([roc_auc_score(is_group, factor) for factor in latent.T])
+        best = int(np.argmax(np.abs(aurocs - 0.5)))
+        column = loadings[:, best] * (1 if aurocs[best] > 0.5 else -1)
+        top = set(np.argsort(-column)[:GENES_PER_GROUP].tolist())
+        genes = set(range(k * GENES_PER_GROUP, (k + 1) * GENES_PER_GROUP))
+        result.append((best, max(aurocs[best], 1 - aurocs[best]), len(top & genes)))
+    return result
+
+
+def concentration(loadings: np.ndarray) -> np.ndarray:
+    """Per planted set: the share of its squared loadings on its single largest factor."""
+    shares = []
+    for k in range(N_GROUPS):
+        block = loadings[k * GENES_PER_GROUP : (k + 1) * GENES_PER_GROUP] ** 2
+        shares.append(block.sum(axis=0).max() / block.sum())
+    return np.array(shares)
+
+
+def test_varimax_concentrates_each_planted_set_on_a_factor(planted):
+    model, adata = planted
+    groups = adata.obs["group"].to_numpy().astype(str)
+    latent = model.get_latent_representation()
+    pearson = model.get_loadings(units="pearson").to_numpy()
+    for _best, auroc, found in planted_recovery(latent, pearson, groups):
+        assert auroc > 0.97 and found >= 8  # the group's factor carries its genes on top
+    # the encoder's own coordinates spread each set over several factors (a factor may still
+    # carry two groups with opposite signs: the model can use fewer dimensions than groups)
+    rotation = model.module.factor_rotation.double().numpy()
+    rotated, unrotated = concentration(pearson), concentration(pearson @ rotation.T)
+    assert rotated.mean() > unrotated.mean() + 0.15, (rotated, unrotated)
+
+
+def test_rotation_is_saved_and_older_files_load_unrotated(planted, tmp_path):
+    model, adata = planted
+    model.save(tmp_path / "model", save_anndata=False)
+    loaded = LinearVI.load(tmp_path / "model", adata=adata)
+    assert torch.equal(loaded.module.factor_rotation, model.module.factor_rotation)
+    np.testing.assert_array_equal(
+        loaded.get_latent_representation(), model.get_latent_representation()
+    )
+    # a file saved before the rotation existed has no factor_rotation: it loads unrotated
+    path = tmp_path / "model" / "model.pt"
+    saved = torch.load(path, weights_only=True)
+    del saved["model_state_dict"]["factor_rotation"]
+    torch.save(saved, path)
+    (tmp_path / "model" / "model.pt.sha256").write_text(file_digest(path) + "\n")  # as saved
+    older = LinearVI.load(tmp_path / "model", adata=adata)
+    assert torch.equal(older.module.factor_rotation, torch.eye(N_LATENT))
+    np.testing.assert_allclose(
+        older.get_latent_representation(), encoded(model, adata).loc.numpy(), atol=1e-6
+    )
+
+
+def test_unrotated_model_and_bad_value(planted):
+    _model, adata = planted
+    scvi.settings.seed = 0
+    model = LinearVI(adata, n_latent=N_LATENT, n_hidden=32, factor_rotation=None)
+    model.train(max_epochs=1, **TRAIN)
+    assert torch.equal(model.module.factor_rotation, torch.eye(N_LATENT))
+    np.testing.assert_allclose(
+        model.get_latent_representation(), encoded(model, adata).loc.numpy(), atol=1e-6
+    )
+    with pytest.raises(Exception, match="factor_rotation must be 'varimax' or None"):
+        LinearVI(adata, factor_rotation="promax")
