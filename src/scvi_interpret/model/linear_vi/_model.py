@@ -209,11 +209,9 @@ class LinearVI(
 
     def _rotation(self) -> torch.Tensor | None:
         """Encoder coordinates → reported factors, (n_latent, n_latent); ``None``: identity."""
-        rotation = getattr(self.module, "factor_rotation", None)
-        identity = None if rotation is None else torch.eye(len(rotation), device=rotation.device)
-        if rotation is None or torch.equal(rotation, identity):
-            return None
-        return rotation
+        rotation = self.module.factor_rotation  # a buffer of every LinearVAE (and ProgramVAE)
+        identity = torch.eye(len(rotation), device=rotation.device)
+        return None if torch.equal(rotation, identity) else rotation
 
     def _rotate_latent(self, latent):
         rotation = self._rotation()

@@ -21,7 +21,7 @@ GeneLikelihood = Literal["nb", "zinb", "poisson"]
 Dispersion = Literal["gene", "gene-batch"]
 
 
-def _identity_rotation_if_missing(state_dict, prefix, *args) -> None:
+def _identity_rotation_if_missing(module, state_dict, prefix, *args) -> None:
     """Models saved before ``factor_rotation`` existed load with the identity (unrotated)."""
     key = prefix + "factor_rotation"
     if key not in state_dict:
@@ -147,7 +147,7 @@ class LinearVAE(BaseModuleClass):
         # encoder's coordinates; readers report ``z @ R`` and ``W @ R`` (R = factor_rotation),
         # which give the decoder exactly the same logits (the prior is rotation invariant).
         self.register_buffer("factor_rotation", torch.eye(n_latent))
-        self._register_load_state_dict_pre_hook(_identity_rotation_if_missing)
+        self.register_load_state_dict_pre_hook(_identity_rotation_if_missing)
         self.is_query = False
 
     # ----------------------------------------------------------------- inputs
