@@ -1,14 +1,23 @@
 """Run the benchmarks, one after the other, each in its own process.
 
-    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks            # all, several hours
+    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks            # all, about 6 h
     SCVI_INTERPRET_DATA=../shared/data python -m benchmarks linear_vi  # one
     python -m benchmarks --quick --results-dir /tmp/bench               # smoke run (minutes)
 
-Each writes ``<results-dir>/<name>.json`` and ``.md`` (default ``benchmarks/results/``), with
-seeds, one configuration per row, mean ± sd, and the like-for-like comparisons. ``--quick``
-runs tiny subsets of the data for 1–2 epochs and two seeds: it checks that the benchmarks run
-and write complete results, not what they measure. A peer whose environment is missing (scArches'
-EXPIMAP, see ``program_vi.py``) is left out and the results say so.
+Two kinds, each writing ``<results-dir>/<name>.json`` and ``.md`` (default
+``benchmarks/results/``) with the command, machine, versions and seeds:
+
+- the peer comparisons (``COMPARISONS``): one configuration per row, mean ± sd over seeds,
+  the like-for-like comparisons and their 2-sd verdicts;
+- the cost-growth benchmarks (``COST_GROWTH``): time and memory at several data sizes
+  (10⁵–10⁶ cells, resampled into the cache folder, never the repository) or batch sizes,
+  ours against scvi-tools on the same work, 3 seeds per size.
+
+``--quick`` runs the comparisons on tiny subsets of the data for 1–2 epochs and two seeds: it
+checks that they run and write complete results, not what they measure. The cost-growth
+benchmarks have no quick mode (their point is the growth with size); they are left out of a
+``--quick`` run. A peer whose environment is missing (scArches' EXPIMAP, see
+``program_vi.py``) is left out and the results say so.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from pathlib import Path
 
 HERE = Path(__file__).parent
 # the seeded peer comparisons, in the order they run (cheapest first)
-BENCHMARKS = (
+COMPARISONS = (
     "linear_vi",
     "factor_interpretability",
     "program_vi",
@@ -29,6 +38,9 @@ BENCHMARKS = (
     "multimodal_classifier",
     "multiome",
 )
+# time and memory against data size, ours vs scvi-tools (run after the comparisons)
+COST_GROWTH = ("nb_log_prob", "scale", "attribution_scale")
+BENCHMARKS = COMPARISONS + COST_GROWTH
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -41,7 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmarks {unknown}; choose from {BENCHMARKS}")
-    for name in args.names or BENCHMARKS:
+    no_quick = sorted(set(args.names) & set(COST_GROWTH))
+    if args.quick and no_quick:
+        parser.error(f"{no_quick} have no --quick mode: they measure growth with data size; "
+                     f"--quick runs {COMPARISONS}")  # fmt: skip
+    chosen = args.names or (COMPARISONS if args.quick else BENCHMARKS)
+    for name in chosen:
         command = [sys.executable, str(HERE / f"{name}.py"), "--threads", str(args.threads),
                    "--results-dir", str(args.results_dir)]  # fmt: skip
         command += ["--quick", "--seeds", "0", "1"] if args.quick else []

@@ -380,6 +380,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument(
         "--parts", nargs="+", choices=PARTS, default=list(PARTS),
         help="parts to run; the others are kept from the last results file",
@@ -403,13 +404,13 @@ def main() -> None:
             result = archetypes_on_demo(int(rest[0]))
         print("RESULT " + json.dumps(result), flush=True)
         return
-    from _common import RESULTS, environment, write_results
+    from _common import environment, write_results
     from _scale_data import ensure
 
     for size in SIZES:  # the data sets first, outside the timed processes
         ensure(size, _data_dir())
     threads = args.threads
-    previous = RESULTS / "attribution_scale.json"
+    previous = args.results_dir / "attribution_scale.json"
     runs = json.loads(previous.read_text())["runs"] if previous.exists() else {}
     commands = json.loads(previous.read_text()).get("commands", []) if previous.exists() else []
     if "importance" in args.parts:
@@ -427,11 +428,12 @@ def main() -> None:
     if "calls" in args.parts:
         _run("train", "ProgramVI", threads=threads)
         runs["calls"] = [_run("calls", str(size), threads=threads) for size in SIZES]
-    command = "python benchmarks/attribution_scale.py " + " ".join(sys.argv[1:])
+    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/attribution_scale.py "
+               + " ".join(sys.argv[1:]))  # fmt: skip
     payload = {"commands": [*commands, command],
                "environment": {**environment(), "threads": threads},
                "settings": SETTINGS, "runs": runs}  # fmt: skip
-    write_results("attribution_scale", payload, _report(runs))
+    write_results("attribution_scale", payload, _report(runs), args.results_dir)
 
 
 if __name__ == "__main__":

@@ -6,21 +6,24 @@ highly variable genes, ~65 % zeros), forward + backward with respect to the mean
 inverse dispersion (what a training step does), at two batch sizes, 3 seeds (different cells
 and parameters), 2 CPU threads.
 
-Command: ``python benchmarks/nb_log_prob.py`` → ``results/nb_log_prob.{json,md}``.
+Command: ``SCVI_INTERPRET_DATA=../shared/data python benchmarks/nb_log_prob.py`` →
+``results/nb_log_prob.{json,md}`` (``--seeds``, ``--threads``, ``--results-dir`` as in the
+other benchmarks; also run by ``python -m benchmarks``).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from scvi.distributions import NegativeBinomial
 
 import scvi_interpret as si
-from _common import data_dir, environment, write_results
+from _common import RESULTS, data_dir, environment, write_results
 
-SEEDS = (0, 1, 2)
 BATCH_SIZES = (128, 1024)
 REPEATS = 30
 
@@ -67,13 +70,20 @@ def _time_both(x, mu, theta) -> tuple[float, float]:
 
 
 def main() -> None:
-    torch.set_num_threads(2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/nb_log_prob.py "
+               f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}")  # fmt: skip
     mdata = si.datasets.pbmc_citeseq(data_dir())
     counts = mdata["rna"].X
     counts = np.asarray(counts.todense() if hasattr(counts, "todense") else counts, np.float32)
     rows = []
     for batch_size in BATCH_SIZES:
-        for seed in SEEDS:
+        for seed in args.seeds:
             x, mu, theta = _inputs(counts, batch_size, seed)
             ours_s, scvi_s = _time_both(x, mu, theta)
             with torch.no_grad():
@@ -103,8 +113,8 @@ def main() -> None:
         "Forward + backward (gradients for the mean and the inverse dispersion), summed over a "
         "minibatch of real Liu CITE-seq RNA counts (1,000 genes); median of 30 runs per seed "
         "(ours and scvi-tools alternating, so both see the same machine load), "
-        "mean ± sd over seeds 0–2 (different cells and parameters); 2 CPU threads. "
-        "Command: `python benchmarks/nb_log_prob.py`.",
+        f"mean ± sd over seeds {args.seeds} (different cells and parameters); "
+        f"{args.threads} CPU threads. Command: `{command}`.",
         "",
         "| cells per batch | zeros | ours (ms) | scvi-tools (ms) | ours / scvi-tools "
         "| lead > 2 sd | max abs difference |",
@@ -117,11 +127,9 @@ def main() -> None:
             f"{s['ratio'][0]:.2f} ± {s['ratio'][1]:.2f} | {'yes' if s['lead'] else 'no'} | "
             f"{s['max_abs_difference']:.1e} |"
         )
-    env = environment()
-    lines += ["", f"Machine: {env['machine']}, torch {env['torch']}, scvi-tools "
-              f"{env['scvi-tools']}, {env['cpu_threads']} threads."]  # fmt: skip
-    write_results("nb_log_prob", {"environment": env, "runs": rows, "summary": summary},
-                  "\n".join(lines))  # fmt: skip
+    payload = {"command": command, "seeds": args.seeds, "environment": environment(),
+               "runs": rows, "summary": summary}  # fmt: skip
+    write_results("nb_log_prob", payload, "\n".join(lines), args.results_dir)
 
 
 if __name__ == "__main__":

@@ -195,6 +195,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     parser.add_argument("--worker", nargs=4, metavar=("SIZE", "PATH", "MODEL", "SEED"))
     args = parser.parse_args()
     if args.worker:
@@ -231,10 +232,14 @@ def main() -> None:
         print(runs[-1], flush=True)
     payload, table = _summary(runs)
     payload["environment"].update(_store_versions())
-    payload["command"] = "python benchmarks/scale.py " + " ".join(sys.argv[1:])
+    payload["command"] = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/scale.py "
+                          f"--sizes {' '.join(map(str, args.sizes))} --seeds "
+                          f"{' '.join(map(str, args.seeds))} --steps {args.steps} "
+                          f"--threads {args.threads}")  # fmt: skip
+    payload["seeds"] = args.seeds
     payload["settings"] = {"batch_size": BATCH_SIZE, "warmup_steps": WARMUP_STEPS,
                            "timed_steps": args.steps, "latent_cells": LATENT_CELLS}  # fmt: skip
-    write_results("scale", payload, table)
+    write_results("scale", payload, table, args.results_dir)
 
 
 if __name__ == "__main__":

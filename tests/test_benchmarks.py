@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.__main__ import BENCHMARKS  # noqa: E402
+from benchmarks.__main__ import COMPARISONS, COST_GROWTH  # noqa: E402
 
 VERDICTS = {"ours ahead", "peer ahead", "within noise"}
 
@@ -40,21 +40,48 @@ def check_results(payload: dict, min_seeds: int) -> None:
         assert c["ours"] in payload["rows"] and c["peer"] in payload["rows"]
 
 
-# results still in the single-seed layout of v0.1.0 until their benchmark is rerun; strict, so
-# the mark must go when the rerun is committed
-NOT_RERUN = {"multimodal_classifier": "single-seed v0.1.0 results; the seeded rerun is pending"}
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=NOT_RERUN[n]))
-     if n in NOT_RERUN else n for n in BENCHMARKS],
-)  # fmt: skip
+@pytest.mark.parametrize("name", COMPARISONS)
 def test_committed_results_are_seeded_like_for_like(name):
     payload = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
     assert payload["quick"] is False
     check_results(payload, min_seeds=3)
     assert any(row["role"] == "peer" for row in payload["rows"].values())
+
+
+# what one run of a cost-growth benchmark measures, per (configuration, size): its seeds
+COST_GROWTH_KEYS = {
+    "nb_log_prob": lambda run: (run["batch_size"],),
+    "scale": lambda run: (run["size"], run["path"], run["model"]),
+    "attribution_scale": lambda run: (run["model"], run["size"], run["mode"]),
+}
+
+
+def _cost_growth_runs(name: str, payload: dict) -> list[dict]:
+    runs = payload["runs"]
+    return runs["importance"] if name == "attribution_scale" else runs
+
+
+@pytest.mark.parametrize("name", COST_GROWTH)
+def test_committed_cost_growth_results_have_seeds_per_size(name):
+    """Each size (and configuration) measured with >= 3 seeds, and the command and machine."""
+    payload = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+    commands = payload.get("commands") or [payload["command"]]
+    assert all(c.startswith(("python benchmarks/", "SCVI_INTERPRET_DATA=")) for c in commands)
+    assert {"python", "torch", "scvi-tools", "cpu_threads"} <= set(payload["environment"])
+    seeds: dict[tuple, set] = {}
+    for run in _cost_growth_runs(name, payload):
+        seeds.setdefault(COST_GROWTH_KEYS[name](run), set()).add(run["seed"])
+    sizes = {key[1] if name == "attribution_scale" else key[0] for key in seeds}
+    assert len(sizes) >= 2, "cost growth needs several sizes"
+    assert all(len(s) >= 3 for s in seeds.values()), seeds
+
+
+def test_runner_has_no_quick_mode_for_cost_growth(capsys):
+    from benchmarks.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["scale", "--quick"])
+    assert "no --quick mode" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -64,8 +91,28 @@ def test_quick_mode_runs_every_benchmark(tmp_path, data_dir):
         [sys.executable, "-m", "benchmarks", "--quick", "--results-dir", str(tmp_path)],
         cwd=ROOT, env=environment, check=True,
     )  # fmt: skip
-    for name in BENCHMARKS:
+    for name in COMPARISONS:
         payload = json.loads((tmp_path / f"{name}.json").read_text())
         assert payload["quick"] is True
         check_results(payload, min_seeds=2)
         assert (tmp_path / f"{name}.md").read_text().count("±") >= len(payload["rows"])
+
+
+def test_factor_page_renders_from_its_committed_json(tmp_path, data_dir):
+    """The committed page is what its JSON renders to (the summary picks the right rows)."""
+    results = ROOT / "benchmarks" / "results"
+    (tmp_path / "factor_interpretability.json").write_text(
+        (results / "factor_interpretability.json").read_text()
+    )
+    environment = os.environ | {"SCVI_INTERPRET_DATA": str(data_dir)}
+    subprocess.run(
+        [sys.executable, "benchmarks/factor_interpretability.py", "--render",
+         "--results-dir", str(tmp_path)],
+        cwd=ROOT, env=environment, check=True, capture_output=True,
+    )  # fmt: skip
+    page = (tmp_path / "factor_interpretability.md").read_text()
+    assert page == (results / "factor_interpretability.md").read_text()
+    summary = page.split("## Summary", 1)[1].split("\n## ", 1)[0]
+    assert summary.count("(ours, default)") == 3  # one per data set
+    assert summary.count("(best as LinearSCVI reads it)") == 3
+    assert "LinearSCVI (observed library) — W (log units), varimax (best as" not in summary
