@@ -1,6 +1,6 @@
 """Run the benchmarks, one after the other, each in its own process.
 
-    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks            # all, about 6 h
+    SCVI_INTERPRET_DATA=../shared/data python -m benchmarks            # all, 6–7 h on 2 cores
     SCVI_INTERPRET_DATA=../shared/data python -m benchmarks linear_vi  # one
     python -m benchmarks --quick --results-dir /tmp/bench               # smoke run (minutes)
 
