@@ -9,13 +9,17 @@ when the factor is higher in the type, the most negative when lower).
 
 - ``marker_recall_at_{k}``: mean over types of the share of the type's markers found there;
 - ``specificity_auroc``: mean over types of the best factor's AUROC (folded to ≥ 0.5).
+
+AUROCs come from the Mann–Whitney rank sum, every factor at once (ties at mid-rank): the same
+values as scikit-learn's ``roc_auc_score`` one factor at a time, whose per-call input checks
+took most of a smoke run's time.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 
 
 def data_markers(adata, labels_key: str, n_markers: int = 10, layer: str = "counts") -> dict:
@@ -44,9 +48,10 @@ def factor_metrics(
     labels = np.asarray(labels).astype(str)
     recalls = {k: [] for k in ks}
     specificity = []
+    ranks = rankdata(latent, axis=0)  # (n_cells, n_factors), ties at mid-rank
     for cell_type, genes in markers.items():
         is_type = labels == cell_type
-        aurocs = np.array([roc_auc_score(is_type, latent[:, j]) for j in range(latent.shape[1])])
+        aurocs = factor_aurocs(ranks, is_type)
         best = int(np.argmax(np.abs(aurocs - 0.5)))
         specificity.append(max(aurocs[best], 1 - aurocs[best]))
         column = loadings.iloc[:, best]
@@ -56,3 +61,16 @@ def factor_metrics(
     result = {f"marker_recall_at_{k}": float(np.mean(v)) for k, v in recalls.items()}
     result["specificity_auroc"] = float(np.mean(specificity))
     return result
+
+
+def factor_aurocs(ranks: np.ndarray, is_type: np.ndarray) -> np.ndarray:
+    """AUROC of each factor for ``is_type`` vs the rest, from the factors' ranks over cells.
+
+    ``ranks``: (n_cells, n_factors), mid-ranks of each column; ``is_type``: (n_cells,) bool.
+    Returns shape (n_factors,): (rank sum of the type − n_type (n_type + 1) / 2) / (n_type ·
+    n_rest), the Mann–Whitney U over its largest value.
+    """
+    n_type = int(is_type.sum())
+    n_rest = len(is_type) - n_type
+    rank_sum = ranks[is_type].sum(axis=0)
+    return (rank_sum - n_type * (n_type + 1) / 2) / (n_type * n_rest)
