@@ -61,6 +61,20 @@ def held_out_split(n_cells: int, fraction: float, seed: int) -> tuple[np.ndarray
     return np.sort(order[n_test:]), np.sort(order[:n_test])
 
 
+def results_dir_option(folder: Path) -> str:
+    """``" --results-dir <folder>"`` for a recorded command, or ``""`` for ``results/``.
+
+    The folder relative to the repository root where it lies inside it, so that the recorded
+    command, run again from the root, writes where the committed files are.
+    """
+    folder = Path(folder).resolve()
+    if folder == RESULTS.resolve():
+        return ""
+    root = RESULTS.resolve().parents[1]
+    shown = folder.relative_to(root) if folder.is_relative_to(root) else folder
+    return f" --results-dir {shown}"
+
+
 def held_out_nll(model, adata, seed: int, n_repeats: int = 5) -> float:
     """Mean per-cell reconstruction NLL of an scvi-tools model, over posterior samples."""
     import scvi

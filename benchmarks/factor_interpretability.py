@@ -49,7 +49,15 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from _common import EpochTimer, data_dir, environment, held_out_nll, pancreas_hvgs, write_results
+from _common import (
+    EpochTimer,
+    data_dir,
+    environment,
+    held_out_nll,
+    pancreas_hvgs,
+    results_dir_option,
+    write_results,
+)  # fmt: skip
 from _factor_metrics import data_markers, factor_metrics
 from _seeds import (
     Method,
@@ -540,7 +548,8 @@ def main() -> None:
                f"--steps {args.steps} --data {' '.join(args.data)} "
                f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}"
                + ("" if args.ablations else " --no-ablations")
-               + (" --quick" if args.quick else ""))  # fmt: skip
+               + (" --quick" if args.quick else "")
+               + results_dir_option(args.results_dir))  # fmt: skip
     data = {name: {"cells": load(name, args.quick).n_obs, "genes": load(name, args.quick).n_vars}
             for name in args.data}  # fmt: skip
     payload = {
