@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shlex
 import time
 from pathlib import Path
 
@@ -59,6 +60,31 @@ def held_out_split(n_cells: int, fraction: float, seed: int) -> tuple[np.ndarray
     order = np.random.default_rng(seed).permutation(n_cells)
     n_test = round(fraction * n_cells)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
+
+
+def recorded_command(script: str, args, *options: str) -> str:
+    """The command that reruns a benchmark as it ran, for its results file.
+
+    ``options`` are the destinations in ``args`` to record, in order: a true flag is written
+    as the bare option, a false or ``None`` one is left out, a list as its items; the
+    results folder is added by :func:`results_dir_option` when it is not the default.
+
+    >>> from types import SimpleNamespace
+    >>> args = SimpleNamespace(seeds=[0, 1], quick=True, only=None, results_dir=RESULTS)
+    >>> recorded_command("demo.py", args, "seeds", "quick", "only")
+    'SCVI_INTERPRET_DATA=../shared/data python benchmarks/demo.py --seeds 0 1 --quick'
+    """
+    words = ["SCVI_INTERPRET_DATA=../shared/data", "python", f"benchmarks/{script}"]
+    for name in options:
+        value = getattr(args, name)
+        if value is None or value is False:
+            continue
+        words.append("--" + name.replace("_", "-"))
+        if value is True:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        words += [shlex.quote(str(item)) for item in values]
+    return " ".join(words) + results_dir_option(args.results_dir)
 
 
 def results_dir_option(folder: Path) -> str:

@@ -37,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-from _common import data_dir, environment, write_results
+from _common import data_dir, environment, recorded_command, write_results
 from _memory import PeakMemory
 from _seeds import (
     Method,
@@ -247,10 +247,8 @@ def main() -> None:
         for mode in MODES for estimator in ESTIMATORS[1:]
     ]  # fmt: skip
     classes = next(iter(run["per_seed"].values()))["classes"]
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/attribution.py "
-               f"--epochs {args.epochs} --cells {args.cells} --background {args.background} "
-               f"--samples {args.samples} --seeds {' '.join(map(str, args.seeds))} "
-               f"--threads {args.threads}" + (" --quick" if args.quick else ""))  # fmt: skip
+    command = recorded_command("attribution.py", args, "epochs", "cells", "background", "samples",
+                               "seeds", "threads", "only", "quick")  # fmt: skip
     payload = {
         "benchmark": "attribution",
         "command": command,

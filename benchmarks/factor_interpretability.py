@@ -55,7 +55,7 @@ from _common import (
     environment,
     held_out_nll,
     pancreas_hvgs,
-    results_dir_option,
+    recorded_command,
     write_results,
 )  # fmt: skip
 from _factor_metrics import data_markers, factor_metrics
@@ -544,12 +544,9 @@ def main() -> None:
     methods = [m for data_set in args.data for m in methods_for(data_set, args)]
     rows = split_readings(run_methods(methods, args))
     comparisons = [c for data_set in args.data for c in comparisons_for(rows, data_set)]
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/factor_interpretability.py "
-               f"--steps {args.steps} --data {' '.join(args.data)} "
-               f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}"
-               + ("" if args.ablations else " --no-ablations")
-               + (" --quick" if args.quick else "")
-               + results_dir_option(args.results_dir))  # fmt: skip
+    args.no_ablations = not args.ablations
+    command = recorded_command("factor_interpretability.py", args, "steps", "data", "seeds",
+                               "threads", "only", "no_ablations", "quick")  # fmt: skip
     data = {name: {"cells": load(name, args.quick).n_obs, "genes": load(name, args.quick).n_vars}
             for name in args.data}  # fmt: skip
     payload = {

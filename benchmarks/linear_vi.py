@@ -30,6 +30,7 @@ from _common import (
     held_out_nll,
     held_out_split,
     pancreas_hvgs,
+    recorded_command,
     write_results,
 )
 from _factor_metrics import data_markers, factor_metrics
@@ -124,10 +125,8 @@ def main() -> None:
         for metric, higher in COMPARED.items()
     ]  # fmt: skip
     adata = pancreas_hvgs(args.quick)
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/linear_vi.py "
-               f"--epochs {args.epochs} --kl-warmup {args.kl_warmup} "
-               f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}"
-               + (" --quick" if args.quick else ""))  # fmt: skip
+    command = recorded_command("linear_vi.py", args, "epochs", "kl_warmup", "seeds", "threads",
+                               "only", "quick")  # fmt: skip
     payload = {
         "benchmark": "linear_vi",
         "command": command,

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
-from _common import EpochTimer, data_dir, environment, write_results
+from _common import EpochTimer, data_dir, environment, recorded_command, write_results
 from _seeds import (
     Method,
     add_common_arguments,
@@ -221,11 +221,8 @@ def main() -> None:
         for metric, higher in COMPARED.items()
     ]  # fmt: skip
     reference, query = _data(args)
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/multimodal_classifier.py "
-               f"--epochs {args.epochs} --query-epochs {args.query_epochs} "
-               f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}"
-               + (f" --only {' '.join(repr(n) for n in args.only)}" if args.only else "")
-               + (" --quick" if args.quick else ""))  # fmt: skip
+    command = recorded_command("multimodal_classifier.py", args, "epochs", "query_epochs", "seeds",
+                               "threads", "only", "quick")  # fmt: skip
     payload = {
         "benchmark": "multimodal_classifier",
         "command": command,

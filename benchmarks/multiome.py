@@ -44,7 +44,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from _common import EpochTimer, data_dir, environment, write_results
+from _common import EpochTimer, data_dir, environment, recorded_command, write_results
 from _multiome_attribution import attribution_checks, markdown
 from _seeds import (
     Method,
@@ -319,13 +319,9 @@ def _comparisons(rows: dict) -> list[dict]:
             if OURS in rows and peer in rows]  # fmt: skip
 
 
-def _command(args, extra: str = "") -> str:
-    return (
-        "SCVI_INTERPRET_DATA=../shared/data python benchmarks/multiome.py "
-        f"--epochs {args.epochs} --query-epochs {args.query_epochs} "
-        f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}{extra}"
-        + (" --quick" if args.quick else "")
-    )
+def _command(args) -> str:
+    return recorded_command("multiome.py", args, "epochs", "query_epochs", "seeds", "threads",
+                            "only", "attribution_only", "quick")  # fmt: skip
 
 
 def _page(payload: dict) -> str:
@@ -354,11 +350,12 @@ def _attribution_only(args) -> None:
     import json
 
     payload = json.loads((args.results_dir / "multiome.json").read_text())
+    command = _command(args)  # as typed: the run below narrows the rows and seeds itself
     (method,) = [m for m in _methods(args) if m.name == OURS]
     args.only, args.seeds = [OURS], [0]
     (row,) = run_methods([method], args).values()
     payload["attribution"] = row["per_seed"]["0"]["attribution"]
-    payload["attribution_command"] = _command(args, " --attribution-only")
+    payload["attribution_command"] = command
     write_results("multiome", payload, _page(payload), args.results_dir)
 
 

@@ -22,7 +22,7 @@ import torch
 from scvi.distributions import NegativeBinomial
 
 import scvi_interpret as si
-from _common import RESULTS, data_dir, environment, write_results
+from _common import RESULTS, data_dir, environment, recorded_command, write_results
 
 BATCH_SIZES = (128, 1024)
 REPEATS = 30
@@ -76,8 +76,7 @@ def main() -> None:
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/nb_log_prob.py "
-               f"--seeds {' '.join(map(str, args.seeds))} --threads {args.threads}")  # fmt: skip
+    command = recorded_command("nb_log_prob.py", args, "seeds", "threads")
     mdata = si.datasets.pbmc_citeseq(data_dir())
     counts = mdata["rna"].X
     counts = np.asarray(counts.todense() if hasattr(counts, "todense") else counts, np.float32)

@@ -43,6 +43,7 @@ from _common import (
     held_out_nll,
     held_out_split,
     pancreas_hvgs,
+    recorded_command,
     write_results,
 )
 from _seeds import (
@@ -175,9 +176,8 @@ def main() -> None:
         for metric, higher in COMPARED.items()
     ]  # fmt: skip
     train, test, mask, _ = _data(0, args.quick)
-    command = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/program_vi.py "
-               f"--epochs {args.epochs} --seeds {' '.join(map(str, args.seeds))} "
-               f"--threads {args.threads}" + (" --quick" if args.quick else ""))  # fmt: skip
+    command = recorded_command("program_vi.py", args, "epochs", "seeds", "threads", "only",
+                               "quick")  # fmt: skip
     payload = {
         "benchmark": "program_vi",
         "command": command,

@@ -203,7 +203,7 @@ def main() -> None:
         result = worker(int(size), path, model, int(seed), args.steps, args.threads)
         print("RESULT " + json.dumps(result), flush=True)
         return
-    from _common import write_results
+    from _common import recorded_command, write_results
     from _scale_data import ensure
 
     for size in args.sizes:  # make the data sets first, outside the timed processes
@@ -232,10 +232,7 @@ def main() -> None:
         print(runs[-1], flush=True)
     payload, table = _summary(runs)
     payload["environment"].update(_store_versions())
-    payload["command"] = ("SCVI_INTERPRET_DATA=../shared/data python benchmarks/scale.py "
-                          f"--sizes {' '.join(map(str, args.sizes))} --seeds "
-                          f"{' '.join(map(str, args.seeds))} --steps {args.steps} "
-                          f"--threads {args.threads}")  # fmt: skip
+    payload["command"] = recorded_command("scale.py", args, "sizes", "seeds", "steps", "threads")
     payload["seeds"] = args.seeds
     payload["settings"] = {"batch_size": BATCH_SIZE, "warmup_steps": WARMUP_STEPS,
                            "timed_steps": args.steps, "latent_cells": LATENT_CELLS}  # fmt: skip

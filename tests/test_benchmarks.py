@@ -96,6 +96,8 @@ def test_quick_mode_runs_every_benchmark(tmp_path, data_dir):
     for name in COMPARISONS:
         payload = json.loads((tmp_path / f"{name}.json").read_text())
         assert payload["quick"] is True
+        # the recorded command reruns the run as it was: quick, into the same folder
+        assert payload["command"].endswith(f"--quick --results-dir {tmp_path}")
         check_results(payload, min_seeds=2)
         assert (tmp_path / f"{name}.md").read_text().count("±") >= len(payload["rows"])
 
