@@ -52,6 +52,21 @@ def test_committed_results_are_seeded_like_for_like(name):
     assert any(row["role"] == "peer" for row in payload["rows"].values())
 
 
+SUPPLEMENTARY = sorted((ROOT / "benchmarks" / "results").glob("*/*.json"))
+
+
+@pytest.mark.parametrize("path", SUPPLEMENTARY, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_supplementary_results_are_seeded_and_rerun_into_their_folder(path):
+    """Extra runs (ablations, more seeds) in a subfolder: as complete as the main results,
+    and their recorded command writes into that subfolder, not over the main results."""
+    payload = json.loads(path.read_text())
+    assert payload["quick"] is False
+    check_results(payload, min_seeds=3)
+    folder = path.parent.relative_to(ROOT).as_posix()
+    assert payload["command"].endswith(f"--results-dir {folder}")
+    assert path.with_suffix(".md").exists()
+
+
 # per cost-growth benchmark: its measured runs, and the (size, configuration) of each run
 COST_GROWTH_RUNS = {
     "nb_log_prob": (lambda runs: runs, lambda run: (run["batch_size"],)),

@@ -151,3 +151,23 @@ def test_nb_log_prob_matches_scvi_tools_on_random_inputs():
     per_cell_theta = theta.expand_as(mu).contiguous()
     torch.testing.assert_close(si.nn.nb_log_prob(x, mu, per_cell_theta), reference,
                                rtol=1e-5, atol=1e-5)  # fmt: skip
+
+
+def test_nb_log_prob_gradients_match_scvi_tools():
+    """The gradients training uses (mean and per-gene inverse dispersion) are scvi-tools'."""
+    generator = torch.Generator().manual_seed(1)
+    x = torch.poisson(torch.rand(64, 30, generator=generator) * 20, generator=generator)
+    x[torch.rand(64, 30, generator=generator) < 0.6] = 0
+    gradients = []
+    for log_prob in (
+        lambda mu, theta: si.nn.nb_log_prob(x, mu, theta),
+        lambda mu, theta: NegativeBinomial(mu=mu, theta=theta.expand_as(mu)).log_prob(x),
+    ):
+        mu = torch.rand(64, 30, generator=torch.Generator().manual_seed(2)) * 20 + 1e-3
+        theta = torch.rand(30, generator=torch.Generator().manual_seed(3)) * 10 + 1e-2
+        mu.requires_grad_(), theta.requires_grad_()
+        log_prob(mu, theta).sum().backward()
+        gradients.append((mu.grad, theta.grad))
+    (ours_mu, ours_theta), (their_mu, their_theta) = gradients
+    torch.testing.assert_close(ours_mu, their_mu, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(ours_theta, their_theta, rtol=1e-4, atol=1e-4)

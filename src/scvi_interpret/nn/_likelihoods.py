@@ -17,7 +17,8 @@ def nb_log_prob(
 
     The three gamma terms cancel exactly where ``x == 0``, so they (and their ``digamma``
     gradients, the most expensive part of a training step) are computed on the non-zero
-    counts only; single-cell counts are mostly zeros.
+    counts only; single-cell counts are mostly zeros. With one ``theta`` per gene,
+    :math:`\log\Gamma(\theta)` is computed once per gene and gathered.
 
     Parameters
     ----------
@@ -47,10 +48,12 @@ def nb_log_prob(
     # positions of the non-zero counts, found once and reused by every gather below
     where = torch.nonzero(x.expand_as(result) > 0, as_tuple=True)
     counts = x.expand_as(result)[where]
-    theta_nz = theta[where[-1]] if theta.dim() == 1 else theta.expand_as(result)[where]
-    gamma_terms = (
-        torch.lgamma(counts + theta_nz) - torch.lgamma(theta_nz) - torch.lgamma(counts + 1)
-    )
+    if theta.dim() == 1:  # one per gene: log Γ(θ) once per gene, then gathered
+        theta_nz, lgamma_theta_nz = theta[where[-1]], torch.lgamma(theta)[where[-1]]
+    else:
+        theta_nz = theta.expand_as(result)[where]
+        lgamma_theta_nz = torch.lgamma(theta_nz)
+    gamma_terms = torch.lgamma(counts + theta_nz) - lgamma_theta_nz - torch.lgamma(counts + 1)
     return result.index_put(where, gamma_terms, accumulate=True)
 
 
