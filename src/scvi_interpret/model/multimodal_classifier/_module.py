@@ -292,7 +292,10 @@ class MultimodalVAE(BaseModuleClass):
             x = tensors[modality_key(name)]
             px = generative_outputs["px"][name]
             if self.likelihoods[name] == "nb":
-                log_likelihood = nb_log_prob(x, px.mu, px.theta)
+                # the per-gene vector, not px.theta (broadcast to every cell): the
+                # likelihood then takes log Γ(θ) once per gene
+                theta = torch.exp(self.log_theta[name])
+                log_likelihood = nb_log_prob(x, px.mu, theta)
             elif self.likelihoods[name] == "bernoulli":  # the Poisson rate, thresholded at 1
                 log_likelihood = binary_poisson_log_prob(x, px.rate)
             else:
