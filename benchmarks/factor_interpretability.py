@@ -20,10 +20,11 @@ Models (20 factors; encoder 1×128, batch 128, the same number of steps on every
   Each in the encoder's coordinates and in the varimax rotation of ``W`` (LinearVI's
   default; the same rotation applied to LinearSCVI and to the ablations). LinearVI's
   headline reading is its default: varimax, Pearson units.
-- Ablations of LinearVI on pancreas (``--ablations``): the intercept started at 0 instead of
-  the genes' log mean shares; a per-gene batch norm between ``W z`` and the softmax (as
-  LinearSCVI's decoder; loadings read with the norm folded in); a learned library size with
-  its own encoder and a log-normal prior (as LinearSCVI's default) instead of the observed one.
+- Ablations of LinearVI on pancreas (run by default; ``--no-ablations`` leaves them out): the
+  intercept started at 0 instead of the genes' log mean shares; a per-gene batch norm
+  between ``W z`` and the softmax (as LinearSCVI's decoder; loadings read with the norm
+  folded in); a learned library size with its own encoder and a log-normal prior (as
+  LinearSCVI's default) instead of the observed one.
 
 Metrics per (model, reading): marker recall at k = 10/20/50 (``_factor_metrics.py``),
 best-factor specificity AUROC, concentration (Gini of each factor's absolute loadings and
