@@ -13,13 +13,15 @@ Models (20 factors; encoder 1×128, batch 128, the same number of steps on every
 - LinearVI; LinearSCVI with the observed library (as LinearVI: the headline peer) and with
   its default learned library; scikit-learn NMF and PCA (20 components, log-normalised
   counts of half A; half B projected) as classical baselines.
-- Three readings of each linear decoder: its ``W`` (log units, what ``get_loadings()``
-  returns for both packages), the decoder's derivative at the average cell in counts per
-  10,000 (``units="expression"``) and that derivative over the Poisson sd at 10,000 counts
-  (``units="pearson"``); for LinearSCVI the same derivatives of its decoder, by autograd.
-  Each in the encoder's coordinates and in the varimax rotation of ``W`` (LinearVI's
-  default; the same rotation applied to LinearSCVI and to the ablations). LinearVI's
-  headline reading is its default: varimax, Pearson units.
+- Five readings of each linear decoder: its ``W`` (log units, what ``get_loadings()``
+  returns for both packages); the decoder's derivative along factor k where the factor is
+  on (z = e_k, ``get_loadings``' default point) in counts per 10,000
+  (``units="expression"``) and over the Poisson sd there at 10,000 counts
+  (``units="pearson"``); the same two at the average cell, z = 0 (``factor_value=0``).
+  For LinearSCVI the same derivatives of its decoder, by autograd. Each in the encoder's
+  coordinates and in the varimax rotation of ``W`` (LinearVI's default; the same rotation
+  applied to LinearSCVI and to the ablations). LinearVI's headline reading is its
+  default: varimax, Pearson units at z = e_k.
 - Ablations of LinearVI on pancreas (run by default; ``--no-ablations`` leaves them out): the
   intercept started at 0 instead of the genes' log mean shares; a per-gene batch norm
   between ``W z`` and the softmax (as LinearSCVI's decoder; loadings read with the norm
@@ -142,19 +144,38 @@ def reading_metrics(latent, loadings: pd.DataFrame, held_out, markers, mean_coun
     return result
 
 
-def decoder_jacobian(expression_per_10k, n_latent: int) -> np.ndarray:
-    """d(expression per 10,000)/dz at z = 0 of a decoder function, shape (n_genes, n_latent)."""
+def decoder_readings(expression_per_10k, log_loadings: np.ndarray, turn: np.ndarray) -> dict:
+    """The decoder's readings for the factors ``z_enc @ turn``, each (n_genes, n_latent).
+
+    ``log``: centred ``W turn``. ``expression``/``pearson``: column k is the derivative of
+    the expression per 10,000 along ``turn[:, k]`` at the point ``turn[:, k]`` (factor k at
+    1, the others at 0: where the factor is on; ``get_loadings``' default), in counts and
+    over the Poisson sd there; ``... at z = 0``: the same at the average cell. By autograd
+    (Jacobian-vector products), so any decoder can be read the same way.
+    """
     import torch
 
+    directions = torch.as_tensor(turn, dtype=torch.float32)
+    origin = torch.zeros(len(turn))
+    columns = {"expression": [], "pearson": [], "expression at z = 0": [],
+               "pearson at z = 0": []}  # fmt: skip
     with torch.enable_grad():
-        jacobian = torch.autograd.functional.jacobian(
-            expression_per_10k, torch.zeros(n_latent), vectorize=True
-        )
-    return jacobian.detach().numpy()
+        for k in range(turn.shape[1]):
+            for point, suffix in ((directions[:, k], ""), (origin, " at z = 0")):
+                value, slope = torch.autograd.functional.jvp(
+                    expression_per_10k, point, directions[:, k]
+                )
+                columns["expression" + suffix].append(slope.detach().numpy())
+                sd = torch.sqrt(value).detach().numpy()
+                columns["pearson" + suffix].append(slope.detach().numpy() / sd)
+    rotated = log_loadings @ turn
+    return {"log": rotated - rotated.mean(0)} | {
+        units: np.stack(values, axis=1) for units, values in columns.items()
+    }
 
 
 def run_vae(kind: str, data_set: str, seed: int, args, ablation: str | None = None, **kw) -> dict:
-    """Train one linear-decoder VAE on half A, measure both readings on half B."""
+    """Train one linear-decoder VAE on half A, measure every reading on half B."""
     import scvi
     import torch
 
@@ -204,23 +225,22 @@ def run_vae(kind: str, data_set: str, seed: int, args, ablation: str | None = No
             generative = module.generative(z[None], torch.zeros(1, 1), [torch.zeros(1, 1)])
             return 1e4 * generative["px"].scale[0]
 
-    expression = decoder_jacobian(expression_per_10k, N_LATENT)
-    with torch.no_grad():
-        noise_sd = torch.sqrt(expression_per_10k(torch.zeros(N_LATENT))).numpy()
-    unrotated = {"log": log_loadings - log_loadings.mean(0), "expression": expression,
-                 "pearson": expression / noise_sd[:, None]}  # fmt: skip
-    if kind == "LinearVI" and ablation is None:  # the public readings are these, rotated
-        for units, values in unrotated.items():
-            public = model.get_loadings(units=units).to_numpy()
-            np.testing.assert_allclose(public, values @ rotation, rtol=1e-3, atol=1e-4)
-    else:  # the same varimax rotation applied to the peer's loadings (and ablations)
-        rotation = varimax_rotation(unrotated["log"])
+    is_public = kind == "LinearVI" and ablation is None  # rotated by get_loadings itself
+    if not is_public:  # the same varimax rotation applied to the peer's loadings (and ablations)
+        rotation = varimax_rotation(log_loadings - log_loadings.mean(0))
     readings = {}
-    for units, values in unrotated.items():
-        for rotated, turn in ((False, np.eye(N_LATENT)), (True, rotation)):
-            frame = pd.DataFrame(values @ turn, index=genes)
+    for rotated, turn in ((False, np.eye(N_LATENT)), (True, rotation)):
+        values_by_reading = decoder_readings(expression_per_10k, log_loadings, turn)
+        if rotated and is_public:  # what get_loadings returns is exactly these readings
+            for reading, values in values_by_reading.items():
+                units, at_zero, _ = reading.partition(" at z = 0")
+                kwargs = {"factor_value": 0.0} if at_zero else {}
+                public = model.get_loadings(units=units, **kwargs).to_numpy()
+                np.testing.assert_allclose(public, values, rtol=1e-3, atol=1e-4)
+        for reading, values in values_by_reading.items():
+            frame = pd.DataFrame(values, index=genes)
             metrics = reading_metrics(latent @ turn, frame, test, markers, mean_counts)
-            readings[f"{units}, varimax" if rotated else units] = metrics
+            readings[f"{reading}, varimax" if rotated else reading] = metrics
     return {
         "readings": readings,
         "epochs": epochs,
@@ -393,7 +413,9 @@ def split_readings(rows: dict) -> dict:
 
 
 READING_LABELS = {"log": "W (log units)", "expression": "expression units",
-                  "pearson": "Pearson units", "log-normalised": "components"}  # fmt: skip
+                  "pearson": "Pearson units", "log-normalised": "components",
+                  "expression at z = 0": "expression units at z = 0",
+                  "pearson at z = 0": "Pearson units at z = 0"}  # fmt: skip
 HEADLINE_READING = "pearson, varimax"  # LinearVI's default rotation, read in Pearson units
 
 

@@ -88,13 +88,23 @@ def test_expression_loadings_are_the_decoder_jacobian(pancreas_small):
         )
         return 1e4 * generative["px"].scale[0]
 
-    jacobian = torch.autograd.functional.jacobian(expression_per_10k, torch.zeros(4))
-    np.testing.assert_allclose(loadings.to_numpy(), jacobian.numpy(), rtol=1e-4, atol=1e-5)
-    # Pearson units: the same derivative over the Poisson sd at 10,000 counts
+    # column k is the derivative along factor k at z = e_k (where the factor is on)
+    at_factor = np.stack([
+        torch.autograd.functional.jacobian(expression_per_10k, torch.eye(4)[k])[:, k].numpy()
+        for k in range(4)
+    ], axis=1)  # fmt: skip
+    np.testing.assert_allclose(loadings.to_numpy(), at_factor, rtol=1e-4, atol=1e-5)
+    # factor_value=0: every column at the average cell, z = 0
+    at_origin = torch.autograd.functional.jacobian(expression_per_10k, torch.zeros(4)).numpy()
+    at_zero = model.get_loadings(units="expression", factor_value=0.0).to_numpy()
+    np.testing.assert_allclose(at_zero, at_origin, rtol=1e-4, atol=1e-5)
+    assert np.abs(at_factor - at_origin).max() > 1e-2  # the two points differ
+    # Pearson units: the same derivative over the Poisson sd at 10,000 counts, at that point
     with torch.no_grad():
-        sd = torch.sqrt(expression_per_10k(torch.zeros(4))).numpy()
+        sd = np.stack([torch.sqrt(expression_per_10k(torch.eye(4)[k])).numpy()
+                       for k in range(4)], axis=1)  # fmt: skip
     pearson = model.get_loadings(units="pearson").to_numpy()
-    np.testing.assert_allclose(pearson, jacobian.numpy() / sd[:, None], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pearson, at_factor / sd, rtol=1e-4, atol=1e-5)
 
 
 def test_planted_sets_top_expression_loadings_not_rare_genes():
@@ -105,9 +115,11 @@ def test_planted_sets_top_expression_loadings_not_rare_genes():
     model = LinearVI(adata, n_latent=4, n_hidden=32)
     model.train(max_epochs=150, plan_kwargs={"n_epochs_kl_warmup": 20}, **TRAIN)
     latent = model.get_latent_representation()
+    readings = {"log": {}, "expression": {}, "pearson": {},
+                "expression at z = 0": {"units": "expression", "factor_value": 0.0}}  # fmt: skip
     top = {}
-    for units in ("expression", "log"):
-        loadings = model.get_loadings(units=units).to_numpy()
+    for reading, kwargs in readings.items():
+        loadings = model.get_loadings(**(kwargs or {"units": reading})).to_numpy()
         for group, planted in PLANTED.items():
             is_group = (adata.obs["group"] == group).to_numpy()
             aurocs = np.array([roc_auc_score(is_group, factor) for factor in latent.T])
@@ -115,10 +127,15 @@ def test_planted_sets_top_expression_loadings_not_rare_genes():
             assert max(aurocs[best], 1 - aurocs[best]) > 0.95  # a factor finds the group
             column = loadings[:, best] * (1 if aurocs[best] > 0.5 else -1)
             genes = set(np.argsort(-column)[: len(planted)])
-            top[units, group] = (len(genes & set(planted)), len(genes & set(RARE)))
+            top[reading, group] = (len(genes & set(planted)), len(genes & set(RARE)))
     for group in PLANTED:
-        assert top["expression", group][0] >= 9, top  # ≥ 9 of 12 planted genes on top
-        assert top["expression", group][1] == 0, top  # and no rare gene
+        # at the average cell a rare gene's change is a fifth of a planted one's: none on top
+        assert top["expression at z = 0", group][0] >= 9, top  # ≥ 9 of 12 planted on top
+        assert top["expression at z = 0", group][1] == 0, top
+        # where the factor is on (the default), the rare genes of its group have 20× their
+        # average share and a few may join: the planted genes stay the large majority
+        for reading in ("expression", "pearson"):
+            assert top[reading, group][0] >= 8 and top[reading, group][1] <= 4, top
         assert top["log", group][1] >= 8, top  # what log units rank first: the rare genes
 
 
@@ -127,6 +144,11 @@ def test_loadings_units_checked(trained):
         trained.get_loadings(units="counts")
     with pytest.raises(si.errors.InvalidArgumentError, match="need no cells"):
         trained.get_loadings(adata=trained.adata)
+    with pytest.raises(si.errors.InvalidArgumentError, match="same everywhere"):
+        trained.get_loadings(factor_value=1.0)
+    for value in (float("nan"), "1", True):
+        with pytest.raises(si.errors.InvalidArgumentError, match="finite number"):
+            trained.get_loadings(units="pearson", factor_value=value)
 
 
 def test_save_load_identical_latents(trained, pancreas_small, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from typing import Literal
 
@@ -330,6 +331,7 @@ class LinearVI(
         units: LoadingUnits = "log",
         adata: AnnData | None = None,
         datamodule=None,
+        factor_value: float | None = None,
     ) -> pd.DataFrame:
         """Gene loadings of each latent factor, read from the decoder's linear layer.
 
@@ -343,20 +345,29 @@ class LinearVI(
           loadings are shifted to mean zero over genes: the decoder output is exactly the
           same. Log units favour genes with few counts: a gene at 0.01 counts per cell that
           rises ten-fold has a larger loading than an abundant marker that doubles.
-        - ``units="expression"``: the decoder's derivative at the average cell, in counts
-          per 10,000 per unit of the factor: ``1e4 * p_g * (W_gk - sum_h p_h W_hk)`` with
-          ``p`` the expression shares decoded at ``z = 0`` and the reference covariates
-          (most frequent batch and categories, mean continuous covariates of ``adata``).
-          It weighs each gene's log change by how much of the cell's expression it is,
-          so the top genes are those whose normalised expression moves most (which favours
-          the most abundant genes). Each column sums to zero over genes (the
-          shares are a composition); for ProgramVI, genes outside a program get only that
-          dilution term, ``-1e4 * p_g * sum_h p_h W_hk``.
-        - ``units="pearson"``: that derivative divided by the gene's Poisson noise at the
-          average cell of 10,000 counts, ``sqrt(1e4 * p_g) * (W_gk - sum_h p_h W_hk)``: how
-          many noise standard deviations the gene moves per unit of the factor (the scale of
-          analytic Pearson residuals). Between the two above: neither rare nor very abundant
-          genes are favoured; the genes a factor separates cells by top it.
+        - ``units="expression"``: the decoder's derivative where the factor is on, in counts
+          per 10,000 per unit of the factor. Column ``k`` is taken at ``z = v e_k`` (factor
+          ``k`` at ``v = factor_value``, default 1, one prior sd; every other factor at 0)
+          and the reference covariates (most frequent batch and categories, mean continuous
+          covariates of ``adata``): ``1e4 * q_g * (W_gk - sum_h q_h W_hk)`` with ``q`` the
+          expression shares decoded there, ``q = softmax(log p + v W_k)`` and ``p`` the
+          shares of the average cell (``z = 0``). It weighs each gene's log change by how
+          much of the cell's expression the gene is where the factor is active, so the top
+          genes are those whose normalised expression moves most (which favours abundant
+          genes). Each column sums to zero over genes (the shares are a composition); for
+          ProgramVI, genes outside a program get only that dilution term,
+          ``-1e4 * q_g * sum_h q_h W_hk``.
+        - ``units="pearson"``: that derivative divided by the gene's Poisson noise there, in a
+          cell of 10,000 counts, ``sqrt(1e4 * q_g) * (W_gk - sum_h q_h W_hk)``: how many noise
+          standard deviations the gene moves per unit of the factor (the scale of analytic
+          Pearson residuals). Between the two above: neither rare nor very abundant genes
+          are favoured; the genes a factor separates cells by top it.
+
+        Why at ``z = e_k`` rather than at the average cell (``factor_value=0``): a gene that
+        only the factor's cells express has almost no share at ``z = 0``, so its slope there
+        is small however specific it is; one sd along the factor it has the share it has in
+        those cells. On the factor benchmark this finds more held-out markers among a
+        factor's top genes on all three data sets (recall @20 in the user guide).
 
         Parameters
         ----------
@@ -374,6 +385,10 @@ class LinearVI(
             covariates; default the training data.
         datamodule
             Those cells on disk instead of ``adata`` (a data module with the model's registry).
+        factor_value
+            With ``units="expression"`` or ``"pearson"``: the value of factor ``k`` at which
+            its column is read, every other factor at 0 (default 1.0, one prior sd; ``0.0``
+            reads every column at the average cell, ``z = 0``).
 
         Returns
         -------
@@ -398,6 +413,18 @@ class LinearVI(
                 "adata= and datamodule= set the reference cell of units='expression' and "
                 "'pearson'; log loadings need no cells. Drop them or pass units='expression'."
             )
+        if units == "log" and factor_value is not None:
+            raise InvalidArgumentError(
+                "factor_value sets where units='expression' and 'pearson' take the decoder's "
+                "slope; log loadings (W) are the same everywhere. Drop it or pass "
+                "units='pearson'."
+            )
+        real = isinstance(factor_value, numbers.Real) and not isinstance(factor_value, bool)
+        if factor_value is not None and not (real and np.isfinite(factor_value)):
+            raise InvalidArgumentError(
+                f"factor_value must be a finite number (the factor's value where its column "
+                f"is read; 1.0 = one prior sd, 0.0 = the average cell), not {factor_value!r}."
+            )
         if key_added is not None and self.adata is None:
             raise InvalidArgumentError(
                 "key_added writes to the model's adata.varm; this model has no AnnData."
@@ -410,7 +437,9 @@ class LinearVI(
         directions = torch.as_tensor(self._latent_directions(), dtype=weight.dtype)
         weight = weight * directions.to(weight.device)
         if units != "log":
-            weight = self._expression_loadings(weight, self._cells(adata, datamodule), units)
+            cells = self._cells(adata, datamodule)
+            value = 1.0 if factor_value is None else float(factor_value)
+            weight = self._expression_loadings(weight, cells, units, value)
         elif self._center_loadings if center is None else center:
             weight = weight - weight.mean(dim=0, keepdim=True)
         loadings = pd.DataFrame(
@@ -421,18 +450,44 @@ class LinearVI(
         return loadings
 
     def _expression_loadings(
-        self, weight: torch.Tensor, cells, units: LoadingUnits = "expression"
+        self,
+        weight: torch.Tensor,
+        cells,
+        units: LoadingUnits = "expression",
+        factor_value: float = 1.0,
     ) -> torch.Tensor:
-        """Jacobian of 1e4 × the decoded shares w.r.t. the factors at ``z = 0``, (genes, K).
+        """Jacobian of 1e4 × the decoded shares, column k at ``z = factor_value * e_k``.
 
-        ``units="pearson"`` divides each gene's row by its Poisson sd ``sqrt(1e4 p_g)``.
+        Parameters
+        ----------
+        weight
+            Loadings of the reported factors in log units, shape (n_genes, K).
+        cells
+            Cells that set the reference covariates.
+        units
+            ``"expression"``; ``"pearson"`` divides each gene's row by its Poisson sd
+            ``sqrt(1e4 q_g)`` at the point where the column is read.
+        factor_value
+            Factor k's value where column k is read (the others at 0).
+
+        Returns
+        -------
+        Tensor of shape (n_genes, K). The decoder's logits are linear in ``z``, so the
+        shares at ``v e_k`` are ``softmax(log p + v W_k)`` with ``p`` those at ``z = 0``:
+        one decoder call, no pass over cells.
         """
         reference = self._reference_covariates(cells)
         origin = torch.zeros(1, self.module.n_latent, device=self.device)
-        shares = self._decode(origin, reference)["rna"][0]  # (n_genes,)
-        mean_loading = shares @ weight  # (K,) share-weighted mean over genes
-        scale = torch.sqrt(1e4 * shares) if units == "pearson" else 1e4 * shares
-        return scale[:, None] * (weight - mean_loading)
+        shares = self._decode(origin, reference)["rna"][0].double()  # (n_genes,) at z = 0
+        weight64 = weight.double()
+        logits = torch.log(shares)[:, None] + factor_value * weight64  # (n_genes, K)
+        shares_at_factor = torch.softmax(logits, dim=0)  # column k: shares at z = v e_k
+        mean_loading = (shares_at_factor * weight64).sum(dim=0)  # (K,) share-weighted
+        if units == "pearson":
+            scale = torch.sqrt(1e4 * shares_at_factor)
+        else:
+            scale = 1e4 * shares_at_factor
+        return (scale * (weight64 - mean_loading)).to(weight.dtype)
 
     def train(
         self,
