@@ -405,7 +405,7 @@ class LinearVI(
         if units not in ("log", "expression", "pearson"):
             raise InvalidArgumentError(
                 f"units must be 'log' (W, log share per unit factor), 'expression' (counts "
-                f"per 10,000 per unit factor at the average cell) or 'pearson' (those counts "
+                f"per 10,000 per unit factor where the factor is on) or 'pearson' (those counts "
                 f"over their Poisson noise), not {units!r}."
             )
         if units == "log" and (adata is not None or datamodule is not None):
