@@ -24,7 +24,9 @@ Models (20 factors; encoder 1×128, batch 128, the same number of steps on every
   of the decoder's slopes at the average cell (every gene's row scaled to unit length
   first, as R's ``varimax`` does by default; every decoder alike). LinearVI's headline
   reading is its default: varimax, Pearson units at z = e_k.
-- Ablations of LinearVI on pancreas (run by default; ``--no-ablations`` leaves them out): the
+- Ablations of LinearVI (run by default; ``--no-ablations`` leaves them out): on every data
+  set, a flat prior on the loadings (``loadings_prior_sd=None``, LinearVI 0.1: maximum
+  likelihood ``W``); on pancreas also the
   intercept started at 0 instead of the genes' log mean shares; a per-gene batch norm
   between ``W z`` and the softmax (as LinearSCVI's decoder; loadings read with the norm
   folded in); a learned library size with its own encoder and a log-normal prior (as
@@ -314,6 +316,11 @@ def gene_batch_norm(module, adata) -> None:
             hidden = self.linear(z)
             return self.norm(hidden.reshape(-1, hidden.shape[-1])).reshape(hidden.shape)
 
+        @property
+        def weight(self) -> torch.Tensor:
+            """``W`` before the norm: what the loadings' prior acts on."""
+            return self.linear.weight
+
         def folded(self) -> torch.Tensor:
             """``W`` with the norm's scale folded in (eval mode), shape (n_genes, n_latent)."""
             scale = self.norm.weight / torch.sqrt(self.norm.running_var + self.norm.eps)
@@ -351,8 +358,8 @@ def learned_library(module, adata) -> None:
         outputs["ql"], outputs[MODULE_KEYS.LIBRARY_KEY] = self.l_encoder(torch.log1p(x))
         return outputs
 
-    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
-        output = observed_loss(tensors, inference_outputs, generative_outputs, kl_weight)
+    def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0, n_obs=None):
+        output = observed_loss(tensors, inference_outputs, generative_outputs, kl_weight, n_obs)
         posterior = inference_outputs["ql"]
         prior = Normal(torch.full_like(posterior.loc, prior_mean), prior_sd)
         kl_library = kl_divergence(posterior, prior).sum(-1)
@@ -363,7 +370,14 @@ def learned_library(module, adata) -> None:
     module.loss = types.MethodType(loss, module)
 
 
-ABLATIONS = {"intercept starts at 0": zero_intercept,
+def flat_loadings_prior(module, adata) -> None:
+    """Ablation: no prior on the loadings (maximum likelihood ``W``, as in version 0.1)."""
+    module.loadings_prior_sd = None
+
+
+FLAT_PRIOR = "flat prior on the loadings"
+ABLATIONS = {FLAT_PRIOR: flat_loadings_prior,
+             "intercept starts at 0": zero_intercept,
              "per-gene batch norm before softmax": gene_batch_norm,
              "learned library": learned_library}  # fmt: skip
 
@@ -380,7 +394,7 @@ def methods_for(data_set: str, args) -> list[Method]:
     base = (f"{epochs_for(n_train, args)} epochs (≈{args.steps} steps), KL warm-up a quarter, "
             f"{N_LATENT} factors, encoder 1×{N_HIDDEN}, batch {BATCH_SIZE}")  # fmt: skip
     methods = [
-        Method("LinearVI", base + ", observed library", "ours",
+        Method("LinearVI", base + ", observed library, loadings prior sd 0.15", "ours",
                partial(run_vae, "LinearVI", data_set)),
         Method("LinearSCVI (observed library)", base + ", observed library", "peer",
                partial(run_vae, "LinearSCVI", data_set, use_observed_lib_size=True)),
@@ -391,13 +405,13 @@ def methods_for(data_set: str, args) -> list[Method]:
         Method("PCA", f"scikit-learn PCA, {N_LATENT} components, log-normalised counts",
                "baseline", partial(run_classical, "PCA", data_set)),
     ]  # fmt: skip
-    if data_set == "pancreas" and args.ablations:
+    if args.ablations:  # the flat prior (LinearVI 0.1) on every data set, the rest on pancreas
         methods += [
             Method(f"LinearVI, {name}",
                    base + ("" if name == "learned library" else ", observed library")
                    + f"; ablation: {name}",
                    "ours variant", partial(run_vae, "LinearVI", data_set, ablation=name))
-            for name in ABLATIONS
+            for name in ABLATIONS if data_set == "pancreas" or name == FLAT_PRIOR
         ]  # fmt: skip
     return [Method(f"{data_set}: {m.name}", m.configuration, m.role, m.run) for m in methods]
 
@@ -479,11 +493,16 @@ COMPARED_WITH_BASELINES = ("marker_recall_at_20", "specificity_auroc", "seed_sta
 
 
 def comparisons_for(rows: dict, data_set: str) -> list[dict]:
-    """LinearVI (its headline reading) against every LinearSCVI reading, NMF and PCA."""
+    """LinearVI (its headline reading) against every LinearSCVI reading, NMF, PCA and itself
+    with a flat prior on the loadings (LinearVI 0.1), read alike."""
     ours = f"{data_set}: LinearVI — {reading_label(HEADLINE_READING)}"
     if ours not in rows:
         return []
     result = []
+    before = f"{data_set}: LinearVI, {FLAT_PRIOR} — {reading_label(HEADLINE_READING)}"
+    if before in rows:
+        result += [compare(rows, ours, before, metric, higher) for metric, higher in
+                   COMPARED.items() if metric in rows[before]["summary"]]  # fmt: skip
     for peer, row in rows.items():
         if not peer.startswith(f"{data_set}: ") or not row["role"].startswith(("peer", "base")):
             continue
@@ -522,6 +541,9 @@ def summary_rows(rows: dict, data_set: str) -> dict:
     peers = [k for k in own if k.startswith("LinearSCVI")]
     as_shipped = [k for k in peers if k.endswith(reading_label("log"))]
     chosen = {f"{ours} (ours, default)": own[ours]}
+    before = f"LinearVI, {FLAT_PRIOR} — {reading_label(HEADLINE_READING)}"
+    if before in own:  # the same reading of LinearVI 0.1's model
+        chosen[f"{before} (LinearVI 0.1)"] = own[before]
     if as_shipped:
         name = max(as_shipped, key=recall)
         chosen[f"{name} (best as LinearSCVI reads it)"] = own[name]

@@ -339,8 +339,8 @@ def test_extra_metrics_of_the_loss_reach_the_history(liu_rna):
     from scvi_interpret.model import LinearVAE
 
     class WithLibraryMetric(LinearVAE):
-        def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0):
-            output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight)
+        def loss(self, tensors, inference_outputs, generative_outputs, kl_weight=1.0, n_obs=None):
+            output = super().loss(tensors, inference_outputs, generative_outputs, kl_weight, n_obs)
             library = tensors["X"].sum(1).log1p().mean()
             return dataclasses.replace(output, extra_metrics={"log_library": library})
 
@@ -355,3 +355,48 @@ def test_extra_metrics_of_the_loss_reach_the_history(liu_rna):
     expected = float(np.log1p(np.asarray(adata.X.sum(1)).ravel()).mean())
     assert len(logged) == 2 and np.allclose(logged, expected, rtol=0.05)
     assert "log_library_validation" in model.history
+
+
+def test_loadings_prior_adds_its_negative_log_prior_over_the_training_cells(pancreas_small):
+    """The loss is the per-cell negative ELBO plus sum(W**2) / (2 sd**2) / n_obs, exactly."""
+    LinearVI.setup_anndata(pancreas_small, layer="counts")
+    model = LinearVI(pancreas_small, n_latent=4, n_hidden=16, loadings_prior_sd=0.2)
+    module = model.module
+    with torch.no_grad():
+        module.decoder.factor_loadings.weight.normal_(0, 0.3)
+    tensors = next(iter(model._make_data_loader(pancreas_small, batch_size=64)))
+    weight = module.decoder.factor_loadings.weight.detach()
+    expected_prior = float((weight**2).sum()) / (2 * 0.2**2)
+
+    def loss(prior_sd, n_obs, training=False):
+        module.loadings_prior_sd = prior_sd
+        module.train(training)
+        scvi.settings.seed = 0
+        torch.manual_seed(0)
+        return module(tensors, loss_kwargs={"n_obs": n_obs})[2]
+
+    module.eval()  # dropout off: the same ELBO with and without the prior
+    with_prior, flat = loss(0.2, 500), loss(None, 500)
+    assert float(with_prior.kl_global_sum) == pytest.approx(expected_prior, rel=1e-5)
+    assert float(flat.kl_global_sum) == 0.0
+    assert float(with_prior.loss - flat.loss) == pytest.approx(expected_prior / 500, rel=1e-4)
+    with pytest.raises(si.errors.InvalidArgumentError, match="n_obs"):
+        loss(0.2, None, training=True)
+    with pytest.raises(si.errors.InvalidArgumentError, match="loadings_prior_sd"):
+        LinearVI(pancreas_small, n_latent=4, loadings_prior_sd=0.0)
+
+
+def test_loadings_prior_shrinks_the_loadings_and_reaches_the_training_plan(pancreas_small):
+    norms = {}
+    for prior_sd in (None, 0.01):
+        LinearVI.setup_anndata(pancreas_small, layer="counts")
+        scvi.settings.seed = 0
+        model = LinearVI(pancreas_small, n_latent=4, n_hidden=16, loadings_prior_sd=prior_sd)
+        model.train(
+            max_epochs=20, batch_size=128, train_size=0.8, plan_kwargs={"lr": 1e-2},
+            enable_progress_bar=False,
+        )  # fmt: skip
+        n_train = model.trainer.lightning_module.loss_kwargs["n_obs"]
+        assert n_train == len(model.train_indices) < pancreas_small.n_obs
+        norms[prior_sd] = float(model.module.decoder.factor_loadings.weight.norm())
+    assert norms[0.01] < 0.2 * norms[None]

@@ -197,6 +197,16 @@ class SomaDataModule(LightningDataModule):
         return len(self.obs_joinids)
 
     @property
+    def n_train(self) -> int:
+        """Number of training cells (all ranks); scvi-tools passes it to the model's loss."""
+        return len(self.train_idx)
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation cells (all ranks)."""
+        return len(self.val_idx)
+
+    @property
     def n_vars(self) -> int:
         """Number of features (summed over modalities)."""
         return int(sum(len(r.var_joinids) for r in self._readers))

@@ -118,6 +118,11 @@ class LinearVI(
         model: latents and loadings are rotated together and decode to exactly the same
         expression (:doc:`user guide </user_guide/linear_vi>`). The rotation is a function
         of the loadings only (no pass over the cells); a query model keeps its reference's.
+    loadings_prior_sd
+        Standard deviation of a normal prior on each loading (log-fold change per unit of a
+        factor); ``None``: a flat prior (the loadings of version 0.1). The prior shrinks
+        loadings the data hardly determine, so factors vary less between seeds; its weight
+        falls as 1 / (training cells), so on large data it fades away.
     datamodule
         Not used; scvi-tools' ``load(..., datamodule=…)`` passes it for models trained with its
         own ``TileDBDataModule``.
@@ -149,6 +154,7 @@ class LinearVI(
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
         factor_rotation: FactorRotation = "varimax",
+        loadings_prior_sd: float | None = 0.15,
         datamodule=None,
     ):
         if factor_rotation not in ("varimax", None):
@@ -168,12 +174,13 @@ class LinearVI(
             gene_likelihood=gene_likelihood,
             dispersion=dispersion,
             encode_covariates=encode_covariates,
+            loadings_prior_sd=loadings_prior_sd,
         )
         self._model_summary_string = (
             f"LinearVI model: n_latent: {n_latent}, n_hidden: {n_hidden}, n_layers: {n_layers}, "
             f"dropout_rate: {dropout_rate}, gene_likelihood: {gene_likelihood}, "
             f"dispersion: {dispersion}, encode_covariates: {encode_covariates}, "
-            f"factor_rotation: {factor_rotation}"
+            f"factor_rotation: {factor_rotation}, loadings_prior_sd: {loadings_prior_sd}"
         )
         self._factor_rotation = factor_rotation
         self.init_params_ = self._get_init_params(locals())
@@ -520,13 +527,20 @@ class LinearVI(
         check_plan_kwargs(plan_kwargs, self._training_plan_cls, self.module)
         if self.adata is not None and kwargs.get("datamodule") is None:
             check_enough_cells(self.adata.n_obs, kwargs.get("train_size"))
+        plan_kwargs = query_plan_kwargs(self.module, plan_kwargs)
+        datamodule = kwargs.get("datamodule")
+        if datamodule is not None and not hasattr(datamodule, "n_train"):
+            # scvi-tools passes the loss the number of training cells only from a data
+            # splitter's n_train (its TileDBDataModule has none): the loadings' prior needs it
+            n_train = round(getattr(datamodule, "train_size", 1.0) * datamodule.n_obs)
+            plan_kwargs.setdefault("n_obs", n_train)
         self.module.train()  # load_query_data leaves it in eval mode (scvi-tools' ArchesMixin)
         result = train_keeping_interrupts(
             self,
             super().train,
             max_epochs=max_epochs,
             batch_size=batch_size,
-            plan_kwargs=query_plan_kwargs(self.module, plan_kwargs),
+            plan_kwargs=plan_kwargs,
             **kwargs,
         )
         if not self.module.is_query:  # a query keeps its reference's factors

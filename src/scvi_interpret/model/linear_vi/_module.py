@@ -70,6 +70,11 @@ class LinearVAE(BaseModuleClass):
         (see :class:`~scvi_interpret.nn.LinearDecoder`). ``None``: a dense linear decoder.
     soft_mask
         Use ``program_mask`` as a soft mask.
+    loadings_prior_sd
+        Standard deviation of a normal prior on each factor loading (log-fold change per unit
+        of the factor), or ``None`` for a flat prior. The loadings are then the most probable
+        ones given the data (MAP): the loss adds ``sum(W**2) / (2 sd**2)`` over the number of
+        training cells, so the prior matters less as cells grow.
 
     Examples
     --------
@@ -95,8 +100,14 @@ class LinearVAE(BaseModuleClass):
         gene_log_frequencies: torch.Tensor | None = None,
         program_mask: torch.Tensor | None = None,
         soft_mask: bool = False,
+        loadings_prior_sd: float | None = None,
     ):
         super().__init__()
+        if loadings_prior_sd is not None and not loadings_prior_sd > 0:
+            raise InvalidArgumentError(
+                f"loadings_prior_sd must be a positive number or None, not {loadings_prior_sd!r}."
+            )
+        self.loadings_prior_sd = loadings_prior_sd
         if gene_likelihood not in ("nb", "zinb", "poisson"):
             raise InvalidArgumentError(
                 f"gene_likelihood must be 'nb', 'zinb' or 'poisson', not {gene_likelihood!r}."
@@ -271,8 +282,28 @@ class LinearVAE(BaseModuleClass):
         inference_outputs: dict,
         generative_outputs: dict,
         kl_weight: float = 1.0,
+        n_obs: int | None = None,
     ) -> LossOutput:
-        """Negative ELBO: reconstruction NLL plus the (warm-up weighted) KL of the factors."""
+        """Negative ELBO per cell, plus the loadings' negative log prior over ``n_obs``.
+
+        Reconstruction NLL and the (warm-up weighted) KL of the factors, averaged over the
+        minibatch; with ``loadings_prior_sd``, ``sum(W**2) / (2 sd**2) / n_obs`` is added.
+
+        Parameters
+        ----------
+        tensors, inference_outputs, generative_outputs
+            A minibatch and the module's outputs for it.
+        kl_weight
+            Weight of the factors' KL (the training plan's warm-up).
+        n_obs
+            Number of training cells; scvi-tools' training plan passes it. Needed to train with
+            ``loadings_prior_sd``.
+
+        Returns
+        -------
+        :class:`~scvi.module.base.LossOutput`; ``kl_global`` is the loadings' negative log
+        prior (0 without a prior), as scvi-tools counts global terms in the ELBO.
+        """
         x = tensors[REGISTRY_KEYS.X_KEY]
         kl_z = kl_divergence(
             inference_outputs[MODULE_KEYS.QZ_KEY], generative_outputs[MODULE_KEYS.PZ_KEY]
@@ -285,9 +316,32 @@ class LinearVAE(BaseModuleClass):
             log_likelihood = px.log_prob(x)
         reconstruction = -log_likelihood.sum(-1)
         loss = torch.mean(reconstruction + kl_weight * kl_z)
+        loadings_penalty = self.loadings_negative_log_prior()
+        if self.loadings_prior_sd is not None:
+            if n_obs is None and self.training:
+                raise InvalidArgumentError(
+                    "The loss was called in training without n_obs (the number of training "
+                    "cells), which the loadings' prior (loadings_prior_sd) needs. scvi-tools' "
+                    "training plan passes it when the module's loss takes an n_obs argument: a "
+                    "subclass that overrides loss must take n_obs and pass it on, or use "
+                    "loadings_prior_sd=None."
+                )
+            if n_obs is not None:
+                loss = loss + loadings_penalty / n_obs
         return LossOutput(
-            loss=loss, reconstruction_loss=reconstruction, kl_local={MODULE_KEYS.KL_Z_KEY: kl_z}
-        )
+            loss=loss, reconstruction_loss=reconstruction, kl_local={MODULE_KEYS.KL_Z_KEY: kl_z},
+            kl_global=loadings_penalty,
+        )  # fmt: skip
+
+    def loadings_negative_log_prior(self) -> torch.Tensor:
+        """``sum(W**2) / (2 sd**2)`` of the loadings ``W`` (a scalar; 0 with a flat prior).
+
+        The normal prior's normalising constant is left out (it does not depend on ``W``).
+        """
+        if self.loadings_prior_sd is None:
+            return torch.zeros((), device=self.decoder.intercept.device)
+        weight = self.decoder.loadings()
+        return (weight**2).sum() / (2 * self.loadings_prior_sd**2)
 
     # ---------------------------------------------------------- query mapping
     def train_new_categories_only(self) -> None:
