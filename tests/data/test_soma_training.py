@@ -49,6 +49,8 @@ def test_soma_latent_agrees_with_in_memory(soma_linear_vi, liu_rna_cells):
     assert _distance_agreement(from_disk, _linear_vi_in_memory(liu_rna_cells)) >= 0.9
     # the start values came from the store: the intercept starts at the genes' log shares
     assert model.registry["scvi_interpret_statistics"]["X"]["n_cells"] == liu_rna_cells.n_obs
+    # the loadings' prior is weighed by the training cells of the store (all ranks)
+    assert model.trainer.lightning_module.loss_kwargs["n_obs"] == dm.n_train == len(dm.train_idx)
 
 
 def test_soma_model_reads_memory_and_disk_alike(soma_linear_vi, liu_rna_cells):
@@ -229,6 +231,7 @@ def test_linear_vi_trains_saves_and_loads_with_scvi_tools_tiledb_datamodule(soma
     with pytest.warns(UserWarning, match="no count statistics"):
         model = LinearVI(None, registry=dm.registry, n_latent=4, n_hidden=16)
     model.train(max_epochs=1, datamodule=dm, **QUIET)
+    assert model.trainer.lightning_module.loss_kwargs["n_obs"] == dm.n_obs  # train_size 1
     assert model.feature_names[:2].tolist() == ["0", "1"]  # scvi-tools names them by join id
     model.save(tmp_path / "model", datamodule=dm)
     loaded = LinearVI.load(tmp_path / "model", adata=False, datamodule=dm)
