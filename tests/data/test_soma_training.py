@@ -11,6 +11,8 @@ from scipy.stats import spearmanr
 
 import scvi_interpret as si
 from scvi_interpret.model import LinearVI, MultimodalClassifier, ProgramVI
+from scvi_interpret.model.base._cells import first_cells
+from scvi_interpret.model.linear_vi._rotation import joint_varimax_rotation
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 QUIET = {"enable_progress_bar": False}
@@ -51,6 +53,12 @@ def test_soma_latent_agrees_with_in_memory(soma_linear_vi, liu_rna_cells):
     assert model.registry["scvi_interpret_statistics"]["X"]["n_cells"] == liu_rna_cells.n_obs
     # the loadings' prior is weighed by the training cells of the store (all ranks)
     assert model.trainer.lightning_module.loss_kwargs["n_obs"] == dm.n_train == len(dm.train_idx)
+    # the factor rotation read the store's cells (1,500: all of them, under the sample cap)
+    rotation = model.module.factor_rotation.double().numpy()
+    scores = from_disk.astype(np.float64) @ rotation.T  # back to the encoder's coordinates
+    weight = model.module.decoder.loadings().detach().double().numpy()
+    expected = joint_varimax_rotation(weight - weight.mean(0), scores - scores.mean(0))
+    np.testing.assert_allclose(rotation, expected, atol=1e-4)
 
 
 def test_soma_model_reads_memory_and_disk_alike(soma_linear_vi, liu_rna_cells):
@@ -232,8 +240,30 @@ def test_linear_vi_trains_saves_and_loads_with_scvi_tools_tiledb_datamodule(soma
         model = LinearVI(None, registry=dm.registry, n_latent=4, n_hidden=16)
     model.train(max_epochs=1, datamodule=dm, **QUIET)
     assert model.trainer.lightning_module.loss_kwargs["n_obs"] == dm.n_obs  # train_size 1
+    # the factor rotation read up to 10,000 cells streamed from the store: a real rotation
+    rotation = model.module.factor_rotation.double().numpy()
+    np.testing.assert_allclose(rotation.T @ rotation, np.eye(4), atol=1e-5)
+    assert not np.allclose(rotation, np.eye(4), atol=0.05)
     assert model.feature_names[:2].tolist() == ["0", "1"]  # scvi-tools names them by join id
     model.save(tmp_path / "model", datamodule=dm)
     loaded = LinearVI.load(tmp_path / "model", adata=False, datamodule=dm)
     for name, weight in model.module.state_dict().items():
         assert torch.equal(loaded.module.state_dict()[name], weight)
+
+
+def test_first_cells_stops_at_the_cap_and_cuts_the_last_minibatch():
+    import torch
+
+    pulled = []
+
+    def minibatches():  # a long stream; counts what was read
+        for start in range(0, 10_000, 64):
+            pulled.append(start)
+            yield {"X": torch.arange(start, start + 64)[:, None], "batch": torch.zeros(64, 1)}
+
+    taken = list(first_cells(minibatches(), 150))
+    assert [len(t["X"]) for t in taken] == [64, 64, 22] and len(pulled) == 3  # no further
+    assert [len(t["X"]) for t in first_cells(minibatches(), 128)] == [64, 64]
+    assert len(pulled) == 5
+    assert torch.equal(torch.cat([t["X"] for t in taken]).ravel(), torch.arange(150))
+    assert all(len(t["batch"]) == len(t["X"]) for t in taken)

@@ -8,7 +8,8 @@ from sklearn.metrics import roc_auc_score
 
 from scvi_interpret.model import LinearVI
 from scvi_interpret.model.base._persistence import file_digest
-from scvi_interpret.model.linear_vi._rotation import varimax_rotation
+from scvi_interpret.model.linear_vi import _model as linear_vi_model
+from scvi_interpret.model.linear_vi._rotation import joint_varimax_rotation, varimax_rotation
 from synthetic_factors import simulate_groups
 
 TRAIN = {"batch_size": 128, "train_size": 1.0, "enable_progress_bar": False}
@@ -33,6 +34,37 @@ def test_varimax_recovers_a_rotated_simple_structure():
     assert sorted(order) == list(range(5)) and order[0] == 0
     np.testing.assert_allclose(recovered, simple[:, order], atol=1e-4)  # signs positive too
     assert np.all(np.diff((recovered**2).sum(axis=0)) <= 1e-9)  # largest factor first
+
+
+def test_joint_varimax_takes_the_cells_axes_where_the_loadings_have_none():
+    """Loadings without simple structure leave varimax free; the cells' factors then decide."""
+    rng = np.random.default_rng(0)
+    n_factors = 5
+    loadings = rng.standard_normal((300, n_factors))  # isotropic: no preferred axes
+    simple_scores = 0.3 * rng.standard_normal((1000, n_factors))
+    on = np.repeat(np.arange(n_factors), 200)  # each cell varies along one factor only
+    simple_scores[np.arange(1000), on] += 3.0 * rng.standard_normal(1000)
+    mixing, _ = np.linalg.qr(rng.standard_normal((n_factors, n_factors)))
+    scores = simple_scores @ mixing.T  # the encoder's coordinates: off the axes
+    scores -= scores.mean(axis=0)
+
+    def alignment(rotation: np.ndarray) -> float:
+        """Mean over found factors of |cos| with the closest planted factor (1: recovered)."""
+        return float(np.abs(mixing.T @ rotation).max(axis=0).mean())
+
+    joint = joint_varimax_rotation(loadings, scores, scores_weight=0.3)
+    np.testing.assert_allclose(joint.T @ joint, np.eye(n_factors), atol=1e-10)
+    assert alignment(joint) > 0.99
+    assert alignment(varimax_rotation(loadings)) < 0.8  # the loadings alone: arbitrary
+    # the weight alone sets the balance: neither units nor numbers of rows do
+    np.testing.assert_allclose(
+        joint_varimax_rotation(7.0 * loadings, 0.01 * np.tile(scores, (2, 1))), joint,
+        atol=1e-6,
+    )  # fmt: skip
+    np.testing.assert_allclose(
+        joint_varimax_rotation(loadings, scores, scores_weight=0.0), varimax_rotation(loadings),
+        atol=1e-8,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +112,38 @@ def test_rotated_factors_are_the_same_model(planted):
     total = explanation.values[:, :, 0].sum(1) + explanation.base_values[:, 0]
     reported = latent[[0, 200, 400], 2]
     np.testing.assert_allclose(total, reported, atol=0.15 * np.abs(latent[:, 2]).max())
+
+
+def test_default_rotation_is_the_joint_varimax_of_loadings_and_training_cells(planted):
+    model, adata = planted
+    weight = model.module.decoder.loadings().detach().double().numpy()
+    scores = encoded(model, adata).loc.double().numpy()  # every cell: fewer than the cap
+    expected = joint_varimax_rotation(weight - weight.mean(0), scores - scores.mean(0))
+    np.testing.assert_allclose(model.module.factor_rotation.numpy(), expected, atol=1e-4)
+
+
+def test_joint_varimax_reads_a_bounded_seeded_sample_and_varimax_the_loadings(
+    planted, monkeypatch
+):
+    _model, adata = planted
+    monkeypatch.setattr(linear_vi_model, "ROTATION_CELLS", 100)
+    for rotation in ("joint_varimax", "varimax"):
+        scvi.settings.seed = 0
+        model = LinearVI(adata, n_latent=N_LATENT, n_hidden=32, factor_rotation=rotation)
+        model.train(max_epochs=2, **TRAIN)
+        weight = model.module.decoder.loadings().detach().double().numpy()
+        centred = weight - weight.mean(0)
+        if rotation == "varimax":
+            expected = varimax_rotation(centred)
+        else:
+            sample = np.sort(np.random.default_rng(0).choice(adata.n_obs, 100, replace=False))
+            scores = encoded(model, adata[sample]).loc.double().numpy()
+            expected = joint_varimax_rotation(centred, scores - scores.mean(0))
+            everyone = encoded(model, adata).loc.double().numpy()
+            assert not np.allclose(  # not the rotation of all cells: the sample was read
+                joint_varimax_rotation(centred, everyone - everyone.mean(0)), expected, atol=1e-3
+            )
+        np.testing.assert_allclose(model.module.factor_rotation.numpy(), expected, atol=1e-4)
 
 
 def planted_recovery(latent: np.ndarray, loadings: np.ndarray, groups: np.ndarray):
@@ -149,5 +213,5 @@ def test_unrotated_model_and_bad_value(planted):
     np.testing.assert_allclose(
         model.get_latent_representation(), encoded(model, adata).loc.numpy(), atol=1e-6
     )
-    with pytest.raises(Exception, match="factor_rotation must be 'varimax' or None"):
+    with pytest.raises(Exception, match="factor_rotation must be 'joint_varimax', 'varimax' or"):
         LinearVI(adata, factor_rotation="promax")

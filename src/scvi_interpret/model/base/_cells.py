@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -110,6 +110,27 @@ class Cells:
         """Label codes, shape (n_cells,), or ``None`` without labels."""
         values = self.codes(REGISTRY_KEYS.LABELS_KEY)
         return None if values is None else np.asarray(values).ravel()
+
+
+def first_cells(
+    batches: Iterable[dict[str, torch.Tensor]], n_cells: int
+) -> Iterator[dict[str, torch.Tensor]]:
+    """The minibatches of ``batches`` up to its first ``n_cells`` cells (the last one cut).
+
+    Reads no further than needed: for a data module that streams its cells (scvi-tools'
+    ``TileDBDataModule``) a bounded sample, whatever the size of the store.
+    """
+    remaining = n_cells
+    if remaining <= 0:
+        return
+    for tensors in batches:
+        size = len(next(iter(tensors.values())))
+        if size > remaining:
+            tensors = {key: value[:remaining] for key, value in tensors.items()}
+        remaining -= size
+        yield tensors
+        if remaining <= 0:
+            return
 
 
 def counts_fields(registry: dict) -> Iterator[tuple[str, str | None, pd.Index]]:

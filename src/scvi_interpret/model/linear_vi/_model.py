@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import numbers
 import os
@@ -49,6 +50,7 @@ from scvi_interpret.model.base import (
     registered_statistics,
     unchanged_on_failure,
 )
+from scvi_interpret.model.base._cells import first_cells
 from scvi_interpret.model.base._hub import HubMixin
 from scvi_interpret.model.base._hyperparameters import check_hyperparameters
 from scvi_interpret.model.base._safe_files import reference_weights_follow, safe_model_files
@@ -60,10 +62,11 @@ from scvi_interpret.model.base._training_guard import (
 )
 
 from ._module import Dispersion, GeneLikelihood, LinearVAE
-from ._rotation import varimax_rotation
+from ._rotation import joint_varimax_rotation, varimax_rotation
 
 LoadingUnits = Literal["log", "expression", "pearson"]
-FactorRotation = Literal["varimax"] | None
+FactorRotation = Literal["joint_varimax", "varimax"] | None
+ROTATION_CELLS = 10_000  # cells whose factor values the joint varimax reads (a seeded sample)
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +115,15 @@ class LinearVI(
         Give the encoder the batch and continuous covariates. Keep ``True`` for reference
         mapping: the query's new batches then adapt the encoder too.
     factor_rotation
-        ``"varimax"`` (default): after training, report the factors in the varimax rotation
-        of the loadings (each gene on few factors, each factor on few genes); ``None``: in
-        the encoder's own coordinates. The prior is rotation invariant, so both are the same
-        model: latents and loadings are rotated together and decode to exactly the same
-        expression (:doc:`user guide </user_guide/linear_vi>`). The rotation is a function
-        of the loadings only (no pass over the cells); a query model keeps its reference's.
+        How the reported factors are turned, after training. ``"joint_varimax"`` (default):
+        the varimax rotation of the loadings and of the training cells' factor values
+        together (each gene on few factors, each factor on few genes, each cell high on few
+        factors; read from a seeded sample of at most 10,000 training cells, so the cost
+        does not grow with the data); ``"varimax"``: of the loadings alone (no pass over
+        the cells); ``None``: the encoder's own coordinates. The prior is rotation
+        invariant, so all three are the same model: latents and loadings are rotated
+        together and decode to exactly the same expression (:doc:`user guide
+        </user_guide/linear_vi>`). A query model keeps its reference's rotation.
     loadings_prior_sd
         Standard deviation of a normal prior on each loading (log-fold change per unit of a
         factor); ``None``: a flat prior (the loadings of version 0.1). The prior shrinks
@@ -153,13 +159,14 @@ class LinearVI(
         gene_likelihood: GeneLikelihood = "nb",
         dispersion: Dispersion = "gene",
         encode_covariates: bool = True,
-        factor_rotation: FactorRotation = "varimax",
+        factor_rotation: FactorRotation = "joint_varimax",
         loadings_prior_sd: float | None = 0.15,
         datamodule=None,
     ):
-        if factor_rotation not in ("varimax", None):
+        if factor_rotation not in ("joint_varimax", "varimax", None):
             raise InvalidArgumentError(
-                f"factor_rotation must be 'varimax' or None, not {factor_rotation!r}."
+                "factor_rotation must be 'joint_varimax', 'varimax' or None, not "
+                f"{factor_rotation!r}."
             )
         check_hyperparameters(
             type(self).__name__, n_latent=n_latent, n_hidden=n_hidden, n_layers=n_layers,
@@ -233,14 +240,45 @@ class LinearVI(
             )
         return (latent @ rotation).astype(latent.dtype)
 
-    def _set_factor_rotation(self) -> None:
-        """Varimax rotation of the centred loadings, stored with the module (saved with it)."""
-        rotation = torch.eye(self.module.n_latent)
-        if self._factor_rotation == "varimax":
-            weight = self.module.decoder.loadings().detach().double().cpu().numpy()
-            rotation = torch.as_tensor(varimax_rotation(weight - weight.mean(axis=0)))
+    def _set_factor_rotation(self, datamodule=None) -> None:
+        """Set the factor rotation from the trained model; stored with the module (saved).
+
+        ``"varimax"``: of the centred loadings; ``"joint_varimax"``: of those and of the
+        centred factor values (posterior means, encoder coordinates) of a seeded sample of
+        at most ``ROTATION_CELLS`` cells of the training data (``datamodule`` if training
+        read one).
+        """
         buffer = self.module.factor_rotation
-        buffer.copy_(rotation.to(dtype=buffer.dtype, device=buffer.device))
+        buffer.copy_(torch.eye(len(buffer), dtype=buffer.dtype, device=buffer.device))
+        if self._factor_rotation is None:
+            return
+        weight = self.module.decoder.loadings().detach().double().cpu().numpy()
+        centred = weight - weight.mean(axis=0)
+        if self._factor_rotation == "varimax":
+            rotation = varimax_rotation(centred)
+        else:
+            scores = self._rotation_sample_latent(datamodule).astype(np.float64)
+            rotation = joint_varimax_rotation(centred, scores - scores.mean(axis=0))
+        buffer.copy_(torch.as_tensor(rotation).to(dtype=buffer.dtype, device=buffer.device))
+
+    def _rotation_sample_latent(self, datamodule=None) -> np.ndarray:
+        """Posterior means (encoder coordinates) of a seeded sample of training cells.
+
+        At most ``ROTATION_CELLS`` cells: a uniform sample without replacement (seed 0) of the
+        registered AnnData or of a :class:`~scvi_interpret.data.SomaDataModule`; from a data
+        module that cannot read chosen cells (scvi-tools' ``TileDBDataModule``), the first
+        cells of its (shuffled) inference loader. Returns shape (n_sampled, n_latent).
+        """
+        reader = getattr(datamodule, "inference_dataloader", None)
+        reads_positions = reader is not None and "indices" in inspect.signature(reader).parameters
+        if datamodule is None or reads_positions:
+            n_obs = self.adata.n_obs if datamodule is None else datamodule.n_obs
+            rng = np.random.default_rng(0)
+            indices = np.sort(rng.choice(n_obs, min(n_obs, ROTATION_CELLS), replace=False))
+            return self.get_latent_representation(indices=indices, datamodule=datamodule)
+        return self.get_latent_representation(
+            dataloader=first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
+        )
 
     def _decode(self, z: torch.Tensor, reference: dict) -> dict[str, torch.Tensor]:
         rotation = self._rotation()
@@ -343,8 +381,8 @@ class LinearVI(
         """Gene loadings of each latent factor, read from the decoder's linear layer.
 
         The decoder computes ``softmax(W z + b + covariate offsets)`` (:doc:`user guide
-        </user_guide/linear_vi>`); with ``factor_rotation="varimax"`` the loadings are those of
-        the reported factors, ``W R``. Three readings of the same decoder:
+        </user_guide/linear_vi>`); with a ``factor_rotation`` the loadings are those of the
+        reported factors, ``W R``. Three readings of the same decoder:
 
         - ``units="log"`` (default): ``W`` itself, the change in a gene's log share of the
           cell's counts per unit of the factor — the same for every cell. Softmax ignores a
@@ -544,7 +582,7 @@ class LinearVI(
             **kwargs,
         )
         if not self.module.is_query:  # a query keeps its reference's factors
-            self._set_factor_rotation()
+            self._set_factor_rotation(datamodule)
         return result
 
     @staticmethod
