@@ -248,17 +248,16 @@ class LinearVI(
         at most ``ROTATION_CELLS`` cells of the training data (``datamodule`` if training
         read one).
         """
-        buffer = self.module.factor_rotation
-        buffer.copy_(torch.eye(len(buffer), dtype=buffer.dtype, device=buffer.device))
-        if self._factor_rotation is None:
-            return
-        weight = self.module.decoder.loadings().detach().double().cpu().numpy()
-        centred = weight - weight.mean(axis=0)
-        if self._factor_rotation == "varimax":
-            rotation = varimax_rotation(centred)
-        else:
-            scores = self._rotation_sample_latent(datamodule).astype(np.float64)
-            rotation = joint_varimax_rotation(centred, scores - scores.mean(axis=0))
+        rotation = np.eye(self.module.n_latent)
+        if self._factor_rotation is not None:
+            weight = self.module.decoder.loadings().detach().double().cpu().numpy()
+            centred = weight - weight.mean(axis=0)
+            if self._factor_rotation == "varimax":
+                rotation = varimax_rotation(centred)
+            else:
+                scores = self._rotation_sample_latent(datamodule)
+                rotation = joint_varimax_rotation(centred, scores - scores.mean(axis=0))
+        buffer = self.module.factor_rotation  # written once, after every read has succeeded
         buffer.copy_(torch.as_tensor(rotation).to(dtype=buffer.dtype, device=buffer.device))
 
     def _rotation_sample_latent(self, datamodule=None) -> np.ndarray:
@@ -267,7 +266,9 @@ class LinearVI(
         At most ``ROTATION_CELLS`` cells: a uniform sample without replacement (seed 0) of the
         registered AnnData or of a :class:`~scvi_interpret.data.SomaDataModule`; from a data
         module that cannot read chosen cells (scvi-tools' ``TileDBDataModule``), the first
-        cells of its (shuffled) inference loader. Returns shape (n_sampled, n_latent).
+        cells of its (shuffled) inference loader. Read through the reported factors (the
+        rotation of an earlier ``train()``) and turned back, so that nothing changes until
+        the new rotation is known. Returns shape (n_sampled, n_latent), float64.
         """
         reader = getattr(datamodule, "inference_dataloader", None)
         reads_positions = reader is not None and "indices" in inspect.signature(reader).parameters
@@ -275,10 +276,13 @@ class LinearVI(
             n_obs = self.adata.n_obs if datamodule is None else datamodule.n_obs
             rng = np.random.default_rng(0)
             indices = np.sort(rng.choice(n_obs, min(n_obs, ROTATION_CELLS), replace=False))
-            return self.get_latent_representation(indices=indices, datamodule=datamodule)
-        return self.get_latent_representation(
-            dataloader=first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
-        )
+            latent = self.get_latent_representation(indices=indices, datamodule=datamodule)
+        else:
+            latent = self.get_latent_representation(
+                dataloader=first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
+            )
+        current = self.module.factor_rotation.double().cpu().numpy()
+        return latent.astype(np.float64) @ current.T  # reported factors → encoder coordinates
 
     def _decode(self, z: torch.Tensor, reference: dict) -> dict[str, torch.Tensor]:
         rotation = self._rotation()
