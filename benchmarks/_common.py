@@ -66,7 +66,7 @@ def recorded_command(script: str, args, *options: str) -> str:
     """The command that reruns a benchmark as it ran, for its results file.
 
     ``options`` are the destinations in ``args`` to record, in order: a true flag is written
-    as the bare option, a false or ``None`` one is left out, a list as its items; the
+    as the bare option, a false, ``None`` or empty one is left out, a list as its items; the
     results folder is added by :func:`results_dir_option` when it is not the default.
 
     >>> from types import SimpleNamespace
@@ -77,7 +77,7 @@ def recorded_command(script: str, args, *options: str) -> str:
     words = ["SCVI_INTERPRET_DATA=../shared/data", "python", f"benchmarks/{script}"]
     for name in options:
         value = getattr(args, name)
-        if value is None or value is False:
+        if value is None or value is False or (isinstance(value, list | tuple) and not value):
             continue
         words.append("--" + name.replace("_", "-"))
         if value is True:

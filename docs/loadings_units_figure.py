@@ -2,8 +2,7 @@
 
 Pancreas (Baron), 2,000 HVGs, 10 factors, 200 epochs, seed 0 — the tutorial's model. The
 factor shown is the one highest in ``--cell-type`` cells (z-scored factor means), in the
-loadings-only varimax the figure was drawn with. Run from the
-repository root::
+default joint varimax rotation. Run from the repository root::
 
     SCVI_INTERPRET_DATA=../shared/data python docs/loadings_units_figure.py
 """
@@ -39,7 +38,7 @@ def main() -> None:
     )
     scvi.settings.seed = 0
     si.model.LinearVI.setup_anndata(adata, layer="counts")
-    model = si.model.LinearVI(adata, n_latent=10, factor_rotation="varimax")
+    model = si.model.LinearVI(adata, n_latent=10)
     model.train(max_epochs=args.epochs, enable_progress_bar=False)
     means = si.tl.group_means(
         model.get_latent_representation(), adata.obs["cell_type"], names=model.factor_names
@@ -72,7 +71,7 @@ def main() -> None:
         ax.set_title(f"top 6 genes in log units (red) and {units} units "
                      f"({colours[units].removeprefix('tab:')})", fontsize=9)  # fmt: skip
     fig.colorbar(points, ax=axes, label="log10 mean count per cell")
-    fig.suptitle(f"{factor} (varimax), highest in {args.cell_type} cells", fontsize=10)
+    fig.suptitle(f"{factor} (joint varimax), highest in {args.cell_type} cells", fontsize=10)
     OUT.parent.mkdir(exist_ok=True)
     fig.savefig(OUT, dpi=110)
     names = list(adata.var_names)

@@ -52,3 +52,27 @@ def simulate_groups(
         genes = range(k * genes_per_group, (k + 1) * genes_per_group)
         log_change[np.ix_(labels == str(k), list(genes))] = np.log(4.0)
     return negative_binomial_counts(base * np.exp(log_change), labels, rng, 1500, theta=20.0)
+
+
+def planted_recovery(
+    latent: np.ndarray, loadings: np.ndarray, groups: np.ndarray, n_groups: int,
+    genes_per_group: int,
+) -> list[tuple[int, float, int]]:  # fmt: skip
+    """Per group of :func:`simulate_groups`: its best factor, that factor's AUROC and the
+    group's planted genes among that factor's top ``genes_per_group`` loadings.
+
+    ``latent`` is (n_cells, n_factors), ``loadings`` (n_genes, n_factors), ``groups`` the
+    cells' group labels.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    result = []
+    for k in range(n_groups):
+        is_group = groups == str(k)
+        aurocs = np.array([roc_auc_score(is_group, factor) for factor in latent.T])
+        best = int(np.argmax(np.abs(aurocs - 0.5)))
+        column = loadings[:, best] * (1 if aurocs[best] > 0.5 else -1)
+        top = set(np.argsort(-column)[:genes_per_group].tolist())
+        genes = set(range(k * genes_per_group, (k + 1) * genes_per_group))
+        result.append((best, max(aurocs[best], 1 - aurocs[best]), len(top & genes)))
+    return result

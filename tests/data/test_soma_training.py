@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 import scvi_interpret as si
 from scvi_interpret.model import LinearVI, MultimodalClassifier, ProgramVI
 from scvi_interpret.model.base._cells import first_cells
+from scvi_interpret.model.linear_vi import _model as linear_vi_model
 from scvi_interpret.model.linear_vi._rotation import joint_varimax_rotation
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -249,6 +250,44 @@ def test_linear_vi_trains_saves_and_loads_with_scvi_tools_tiledb_datamodule(soma
     loaded = LinearVI.load(tmp_path / "model", adata=False, datamodule=dm)
     for name, weight in model.module.state_dict().items():
         assert torch.equal(loaded.module.state_dict()[name], weight)
+
+
+def _pca_start_in_memory(liu_rna_cells, n_latent: int) -> np.ndarray:
+    adata = liu_rna_cells.copy()
+    LinearVI.setup_anndata(adata, batch_key="batch")
+    model = LinearVI(adata, n_latent=n_latent, n_hidden=16, loadings_start="pca")
+    return model._pca_start()
+
+
+def test_pca_start_reads_the_same_sample_from_a_store_as_in_memory(
+    soma_uri, liu_rna_cells, monkeypatch
+):
+    monkeypatch.setattr(linear_vi_model, "ROTATION_CELLS", 300)  # a sample, not every cell
+    dm = si.data.SomaDataModule(soma_uri, LinearVI, measurement="rna", batch_key="batch")
+    model = LinearVI(None, registry=dm.registry, n_latent=8, n_hidden=16, loadings_start="pca")
+    start = model._pca_start(dm)
+    assert start.shape == (liu_rna_cells.n_vars, 8) and np.isfinite(start).all()
+    np.testing.assert_allclose(start, _pca_start_in_memory(liu_rna_cells, 8), atol=1e-8)
+
+
+def test_pca_start_from_the_scvi_tools_tiledb_stream(soma_uri, liu_rna_cells):
+    import tiledbsoma
+
+    query = tiledbsoma.Experiment.open(soma_uri).axis_query(measurement_name="rna")
+    dm = scvi.dataloaders.TileDBDataModule(
+        query, layer_name="data", batch_size=128, shuffle=True, seed=0,
+        batch_column_names=["batch"], model_name="LinearVI",
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="no count statistics"):
+        model = LinearVI(None, registry=dm.registry, n_latent=4, n_hidden=16, loadings_start="pca")
+    # every one of the 1,500 cells (under the cap) in the stream's shuffled order: the PCA of
+    # the same cells as in memory, whatever their order
+    start = model._pca_start(dm)
+    expected = _pca_start_in_memory(liu_rna_cells, 4)
+    signs = np.sign((start * expected).sum(axis=0))
+    np.testing.assert_allclose(start * signs, expected, atol=1e-6 * np.abs(expected).max())
+    model.train(max_epochs=1, datamodule=dm, **QUIET)
+    assert np.isfinite(model.get_loadings().to_numpy()).all()
 
 
 def test_first_cells_stops_at_the_cap_and_cuts_the_last_minibatch():
