@@ -568,8 +568,8 @@ def summary_rows(rows: dict, data_set: str) -> dict:
     LinearVI as its users read it (the headline reading); LinearSCVI as its users read it
     (``get_loadings()``, unrotated ``W``) and at its best over every library × reading
     (every rotation included), both chosen by marker recall @20; NMF; PCA. LinearVI before
-    (:func:`before_rows`) and at the screened prior strengths (``--prior-sds``), in the
-    headline reading, where they ran.
+    (:func:`before_rows`), at the screened prior strengths (``--prior-sds``) and with the PCA
+    start, in the headline reading, where they ran.
     """
     prefix = f"{data_set}: "
     own = {k[len(prefix) :]: v for k, v in rows.items() if k.startswith(prefix)}
@@ -617,8 +617,8 @@ def page_for(payload: dict) -> list[str]:
         "best row over its two library treatments as its own `get_loadings()` reads it (W, "
         "unrotated) and over every reading including every rotation, each chosen by recall "
         "@20; LinearVI before (the same models in the loadings-only varimax; the flat-prior "
-        "models of LinearVI 0.1 in today's reading; other prior strengths where screened); NMF "
-        "and PCA. Every row of every model follows per data set.",
+        "models of LinearVI 0.1 in today's reading; other prior strengths and the PCA start "
+        "where they ran); NMF and PCA. Every row of every model follows per data set.",
     ]
     for data_set in data_sets:
         page += ["", f"**{data_set}**", "",

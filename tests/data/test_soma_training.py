@@ -228,15 +228,21 @@ def test_query_in_memory_and_on_disk_onto_a_soma_reference(soma_classifier, soma
             np.testing.assert_array_equal(rna_encoder[name], weight)
 
 
-def test_linear_vi_trains_saves_and_loads_with_scvi_tools_tiledb_datamodule(soma_uri, tmp_path):
+def _tiledb_datamodule(soma_uri):
+    """scvi-tools' own TileDBDataModule over the store's RNA, shuffled with seed 0."""
     import tiledbsoma
-    import torch
 
     query = tiledbsoma.Experiment.open(soma_uri).axis_query(measurement_name="rna")
-    dm = scvi.dataloaders.TileDBDataModule(
+    return scvi.dataloaders.TileDBDataModule(
         query, layer_name="data", batch_size=128, shuffle=True, seed=0,
         batch_column_names=["batch"], model_name="LinearVI",
     )  # fmt: skip
+
+
+def test_linear_vi_trains_saves_and_loads_with_scvi_tools_tiledb_datamodule(soma_uri, tmp_path):
+    import torch
+
+    dm = _tiledb_datamodule(soma_uri)
     with pytest.warns(UserWarning, match="no count statistics"):
         model = LinearVI(None, registry=dm.registry, n_latent=4, n_hidden=16)
     model.train(max_epochs=1, datamodule=dm, **QUIET)
@@ -271,13 +277,7 @@ def test_pca_start_reads_the_same_sample_from_a_store_as_in_memory(
 
 
 def test_pca_start_from_the_scvi_tools_tiledb_stream(soma_uri, liu_rna_cells):
-    import tiledbsoma
-
-    query = tiledbsoma.Experiment.open(soma_uri).axis_query(measurement_name="rna")
-    dm = scvi.dataloaders.TileDBDataModule(
-        query, layer_name="data", batch_size=128, shuffle=True, seed=0,
-        batch_column_names=["batch"], model_name="LinearVI",
-    )  # fmt: skip
+    dm = _tiledb_datamodule(soma_uri)
     with pytest.warns(UserWarning, match="no count statistics"):
         model = LinearVI(None, registry=dm.registry, n_latent=4, n_hidden=16, loadings_start="pca")
     # every one of the 1,500 cells (under the cap) in the stream's shuffled order: the PCA of

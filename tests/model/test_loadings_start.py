@@ -43,7 +43,7 @@ def test_start_is_the_scaled_principal_axes_of_the_log_normalised_counts(pancrea
     expected = dense_pca_start(counts, 6)
     blocks = [counts[:250], counts[250:]]  # read in blocks, as from a data loader
     assert_equal_up_to_sign(pca_start_loadings(blocks, 6), expected)
-    # the columns' sds: 0.3 of each axis' sd, largest first
+    # the columns follow the axes, largest sd first
     norms = np.linalg.norm(expected, axis=0)
     assert np.all(np.diff(norms) <= 0)
     # a sample with fewer cells than factors fills what its PCA gives; the rest keep NaN

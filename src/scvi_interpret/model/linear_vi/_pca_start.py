@@ -55,9 +55,9 @@ def pca_start_loadings(
 
     Returns
     -------
-    Array of shape (n_genes, n_latent). Where the sample has fewer than ``n_latent + 2``
-    cells or genes, the columns beyond what its PCA gives are ``NaN`` (keep their random
-    start).
+    Array of shape (n_genes, n_latent). Where the sample has at most ``n_latent`` cells or
+    genes, the columns beyond the ``min(n_cells, n_genes) - 1`` axes its PCA gives are
+    ``NaN`` (they keep their random start).
     """
     matrix = sparse.vstack([log_normalised_block(block) for block in blocks], format="csr")
     n_cells, n_genes = matrix.shape
