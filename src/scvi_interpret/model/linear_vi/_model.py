@@ -6,6 +6,7 @@ import inspect
 import logging
 import numbers
 import os
+from collections.abc import Iterator
 from typing import Literal
 
 import numpy as np
@@ -277,43 +278,40 @@ class LinearVI(
         buffer.copy_(torch.as_tensor(rotation).to(dtype=buffer.dtype, device=buffer.device))
 
     def _rotation_sample_latent(self, datamodule=None) -> np.ndarray:
-        """Posterior means (encoder coordinates) of a seeded sample of training cells.
+        """Posterior means (encoder coordinates) of the cells of :meth:`_sample_batches`.
 
-        At most ``ROTATION_CELLS`` cells: a uniform sample without replacement (seed 0) of the
-        registered AnnData or of a :class:`~scvi_interpret.data.SomaDataModule`; from a data
-        module that cannot read chosen cells (scvi-tools' ``TileDBDataModule``), the first
-        cells of its (shuffled) inference loader. Read through the reported factors (the
+        Read through the reported factors (the
         rotation of an earlier ``train()``) and turned back, so that nothing changes until
         the new rotation is known. Returns shape (n_sampled, n_latent), float64.
         """
-        if datamodule is None or _reads_positions(datamodule):
-            n_obs = self.adata.n_obs if datamodule is None else datamodule.n_obs
-            indices = _sample_positions(n_obs)
-            latent = self.get_latent_representation(indices=indices, datamodule=datamodule)
-        else:
-            latent = self.get_latent_representation(
-                dataloader=first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
-            )
+        latent = self.get_latent_representation(dataloader=self._sample_batches(datamodule))
         current = self.module.factor_rotation.double().cpu().numpy()
         return latent.astype(np.float64) @ current.T  # reported factors → encoder coordinates
 
-    def _pca_start(self, datamodule=None) -> np.ndarray:
-        """Start loadings from the sample of training cells the joint varimax reads.
+    def _sample_batches(self, datamodule=None) -> Iterator[dict[str, torch.Tensor]]:
+        """Minibatches of the training cells the joint varimax and the PCA start read.
 
-        Counts of a seeded sample of at most ``ROTATION_CELLS`` cells (positions from the
-        AnnData or a :class:`~scvi_interpret.data.SomaDataModule`; the first cells of a
-        streaming data module), through :func:`pca_start_loadings`. Returns shape
-        (n_genes, n_latent); ``NaN`` columns keep their random start.
+        A uniform sample without replacement (seed 0) of at most ``ROTATION_CELLS`` cells of
+        the registered AnnData or of a :class:`~scvi_interpret.data.SomaDataModule`; from a
+        data module that cannot read chosen cells (scvi-tools' ``TileDBDataModule``), the
+        first cells of its (shuffled) inference loader.
         """
         if datamodule is None or _reads_positions(datamodule):
             cells = Cells(self, self.adata if datamodule is None else None, datamodule)
-            batches = cells.batches(_sample_positions(cells.n_obs))
-        else:
-            if getattr(datamodule, "train_dataset", None) is None:
-                # scvi-tools' TileDBDataModule builds its stream in setup(), which Lightning
-                # runs only inside fit; each DDP rank reads the same first cells here
-                datamodule.setup("fit")
-            batches = first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
+            return cells.batches(_sample_positions(cells.n_obs))
+        if getattr(datamodule, "train_dataset", None) is None:
+            # scvi-tools' TileDBDataModule builds its stream in setup(), which Lightning runs
+            # only inside fit (the PCA start reads before it); each DDP rank reads the same
+            # first cells here
+            datamodule.setup("fit")
+        return first_cells(datamodule.inference_dataloader(), ROTATION_CELLS)
+
+    def _pca_start(self, datamodule=None) -> np.ndarray:
+        """Start loadings: :func:`pca_start_loadings` of the counts of :meth:`_sample_batches`.
+
+        Returns shape (n_genes, n_latent); ``NaN`` columns keep their random start.
+        """
+        batches = self._sample_batches(datamodule)
         counts = (tensors[REGISTRY_KEYS.X_KEY] for tensors in batches)
         return pca_start_loadings(counts, self.module.n_latent)
 
